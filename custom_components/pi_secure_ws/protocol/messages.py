@@ -1,0 +1,232 @@
+"""The JSON message envelope and a voluptuous schema for every message type.
+
+Every text frame is one JSON object ``{"v": 1, "type": ..., ...}``. Decoding never raises anything
+but :class:`ProtocolError`, whose text says what was wrong, so a peer can answer bad input with an
+error instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import voluptuous as vol
+
+from .const import PROTOCOL_VERSION
+from .errors import ProtocolError
+
+# Message types, before login.
+AUTH_START: Final = "auth_start"  # agent -> client: mechanisms and the CA certificate (PEM)
+AUTH_CLIENT_FIRST: Final = "auth_client_first"  # client -> agent
+AUTH_SERVER_FIRST: Final = "auth_server_first"  # agent -> client
+AUTH_CLIENT_FINAL: Final = "auth_client_final"  # client -> agent
+AUTH_SERVER_FINAL: Final = "auth_server_final"  # agent -> client: the agent's proof
+AUTH_FAILED: Final = "auth_failed"  # agent -> client, then the agent closes
+# After login, agent -> client.
+HELLO: Final = "hello"
+RESULT: Final = "result"
+ERROR: Final = "error"
+STATE: Final = "state"
+# After login, client -> agent; each carries an "id" and gets exactly one result or error.
+CALL: Final = "call"
+GET_STATES: Final = "get_states"
+STREAM_STOP: Final = "stream_stop"
+PING: Final = "ping"
+
+# Error codes in "error" messages and "auth_failed" reasons.
+ERR_INVALID_MESSAGE: Final = "invalid_message"
+ERR_UNKNOWN_TYPE: Final = "unknown_type"
+ERR_UNKNOWN_DEVICE: Final = "unknown_device"
+ERR_UNKNOWN_ACTION: Final = "unknown_action"
+ERR_INVALID_PARAMS: Final = "invalid_params"
+ERR_FORBIDDEN: Final = "forbidden"
+ERR_DEVICE_ERROR: Final = "device_error"
+ERR_REFUSED: Final = "refused"  # the device understood and said no (limits, rain delay, ...)
+ERR_RATE_LIMITED: Final = "rate_limited"
+ERR_INTERNAL: Final = "internal_error"
+ERR_UNKNOWN_STREAM: Final = "unknown_stream"
+REASON_INVALID_AUTH: Final = "invalid_auth"
+REASON_BLOCKED: Final = "blocked"
+REASON_PROTOCOL: Final = "protocol_error"
+REASON_TIMEOUT: Final = "timeout"
+
+_ID = vol.All(int, vol.Range(min=0, max=2**53 - 1))
+_NAME = vol.All(str, vol.Length(min=1, max=64))
+_SCRAM_MESSAGE = vol.All(str, vol.Length(min=1, max=2048))
+
+
+def _envelope(type_: str, fields: Mapping[Any, Any], *, extra: int) -> vol.Schema:
+    return vol.Schema(
+        {vol.Required("v"): PROTOCOL_VERSION, vol.Required("type"): type_, **fields}, extra=extra
+    )
+
+
+# What the agent accepts from a client. Unknown keys are refused: a forged or garbled message is
+# an error, not something to guess about.
+_STRICT = vol.PREVENT_EXTRA
+CLIENT_PRELOGIN_SCHEMAS: Final[dict[str, vol.Schema]] = {
+    AUTH_CLIENT_FIRST: _envelope(
+        AUTH_CLIENT_FIRST,
+        {vol.Required("mechanism"): _NAME, vol.Required("message"): _SCRAM_MESSAGE},
+        extra=_STRICT,
+    ),
+    AUTH_CLIENT_FINAL: _envelope(
+        AUTH_CLIENT_FINAL, {vol.Required("message"): _SCRAM_MESSAGE}, extra=_STRICT
+    ),
+}
+CLIENT_SCHEMAS: Final[dict[str, vol.Schema]] = {
+    CALL: _envelope(
+        CALL,
+        {
+            vol.Required("id"): _ID,
+            vol.Required("device"): _NAME,
+            vol.Required("action"): _NAME,
+            vol.Optional("params", default=dict): dict,
+        },
+        extra=_STRICT,
+    ),
+    GET_STATES: _envelope(GET_STATES, {vol.Required("id"): _ID}, extra=_STRICT),
+    STREAM_STOP: _envelope(
+        STREAM_STOP, {vol.Required("id"): _ID, vol.Required("stream"): _ID}, extra=_STRICT
+    ),
+    PING: _envelope(PING, {vol.Required("id"): _ID}, extra=_STRICT),
+}
+
+# What a client accepts from the agent. Extra keys are ignored so a newer agent can add fields.
+_LENIENT = vol.ALLOW_EXTRA
+_DEVICE = vol.Schema(
+    {
+        vol.Required("id"): str,
+        vol.Required("kind"): str,
+        vol.Required("name"): str,
+        vol.Required("capabilities"): dict,
+    },
+    extra=_LENIENT,
+)
+AGENT_PRELOGIN_SCHEMAS: Final[dict[str, vol.Schema]] = {
+    AUTH_START: _envelope(
+        AUTH_START,
+        {vol.Required("mechanisms"): [str], vol.Required("ca"): str},
+        extra=_LENIENT,
+    ),
+    AUTH_SERVER_FIRST: _envelope(AUTH_SERVER_FIRST, {vol.Required("message"): str}, extra=_LENIENT),
+    AUTH_SERVER_FINAL: _envelope(AUTH_SERVER_FINAL, {vol.Required("message"): str}, extra=_LENIENT),
+    AUTH_FAILED: _envelope(
+        AUTH_FAILED,
+        {
+            vol.Required("reason"): str,
+            vol.Optional("retry_after"): vol.Any(None, vol.Coerce(float)),
+        },
+        extra=_LENIENT,
+    ),
+}
+AGENT_SCHEMAS: Final[dict[str, vol.Schema]] = {
+    HELLO: _envelope(
+        HELLO,
+        {
+            vol.Required("agent"): vol.Schema(
+                {vol.Required("id"): str, vol.Required("name"): str, vol.Required("version"): str},
+                extra=_LENIENT,
+            ),
+            vol.Required("session"): vol.Schema(
+                {vol.Required("client_id"): str, vol.Required("role"): str}, extra=_LENIENT
+            ),
+            vol.Required("devices"): [_DEVICE],
+            vol.Required("states"): {str: dict},
+        },
+        extra=_LENIENT,
+    ),
+    RESULT: _envelope(
+        RESULT, {vol.Required("id"): _ID, vol.Optional("data"): object}, extra=_LENIENT
+    ),
+    ERROR: _envelope(
+        ERROR,
+        {
+            vol.Required("id"): vol.Any(None, _ID),
+            vol.Required("code"): str,
+            vol.Required("message"): str,
+        },
+        extra=_LENIENT,
+    ),
+    STATE: _envelope(
+        STATE, {vol.Required("device"): str, vol.Required("state"): dict}, extra=_LENIENT
+    ),
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def encode(type_: str, **fields: Any) -> str:
+    """Encode one message. NaN and infinities are refused: they are not JSON."""
+    return json.dumps(
+        {"v": PROTOCOL_VERSION, "type": type_, **fields}, separators=(",", ":"), allow_nan=False
+    )
+
+
+def parse_json(text: str | bytes) -> dict[str, Any]:
+    """Parse one JSON object or raise ProtocolError."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as err:
+        raise ProtocolError(f"not valid JSON: {_short(err)}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"a message must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def decode(
+    text: str | bytes, schemas: Mapping[str, vol.Schema], *, what: str = "message"
+) -> dict[str, Any]:
+    """Parse and validate one message against the schema of its type.
+
+    Raises ProtocolError naming the problem; the returned dict has defaults filled in.
+    """
+    value = parse_json(text)
+    return validate(value, schemas, what=what)
+
+
+def validate(
+    value: dict[str, Any], schemas: Mapping[str, vol.Schema], *, what: str = "message"
+) -> dict[str, Any]:
+    version = value.get("v")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {_short(version)} (expected 1)")
+    type_ = value.get("type")
+    schema = schemas.get(type_) if isinstance(type_, str) else None
+    if schema is None:
+        raise UnknownMessageType(f"unknown {what} type {_short(type_)}")
+    try:
+        result: dict[str, Any] = schema(value)
+    except vol.Invalid as err:
+        raise ProtocolError(f"invalid {type_} {what}: {humanize(err)}") from None
+    return result
+
+
+class UnknownMessageType(ProtocolError):
+    """A well-formed message of a type this side does not know."""
+
+
+def humanize(err: vol.Invalid) -> str:
+    """Name the key and the problem, like ``params.seconds: value must be at most 3600``."""
+    errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+    parts = []
+    for one in errors:
+        path = ".".join(str(p) for p in one.path) or "message"
+        parts.append(f"{path}: {one.error_message}")
+    return "; ".join(parts)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, BaseException) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+Validator = Callable[[Any], Any]

@@ -1,0 +1,23 @@
+"""Client secrets: 256 random bits, written so they are easy to read out and paste."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+SECRET_BITS = 256
+
+
+def generate_secret() -> str:
+    """Return a new secret: base32 (no padding) in dash-separated groups of four.
+
+    Base32 has no look-alike punctuation, and dashes are ignored when the secret is read back, so a
+    secret survives being retyped, pasted with spaces, or pasted in lower case.
+    """
+    raw = base64.b32encode(secrets.token_bytes(SECRET_BITS // 8)).decode().rstrip("=")
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def normalize_secret(text: str) -> str:
+    """The canonical form SCRAM uses: upper case, without dashes or white space."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
