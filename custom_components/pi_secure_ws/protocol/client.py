@@ -1,0 +1,577 @@
+"""AgentClient: the HA-free asyncio client of a pi_secure_ws agent.
+
+It connects over TLS 1.3, checks the agent's certificate authority against the pinned fingerprint
+before it sends any login message, logs in with SCRAM-SHA-256-PLUS bound to the agent's
+certificate, checks the agent's own proof, then sends commands and receives pushed state. ``run()``
+keeps the session up: reconnects with exponential back-off and jitter and resynchronises state, but
+never retries a refused login on its own (it would only trip the agent's block list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from . import messages as m
+from .binary import decode_frame, encode_frame
+from .const import MECHANISM, PATH, SUBPROTOCOL, CloseCode
+from .errors import (
+    Blocked,
+    CannotConnect,
+    CertificateMismatch,
+    CommandError,
+    InvalidAuth,
+    PiSecureWsError,
+    ProtocolError,
+    RequestTimeout,
+    ServerAuthFailed,
+)
+from .pinning import format_fingerprint, tls_server_end_point, verify_ca, verify_leaf
+from .scram import ClientExchange, ScramFailed
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+STREAM_QUEUE = 2  # frames buffered per stream; older ones are dropped (the newest wins)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    kind: str
+    name: str
+    capabilities: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hello:
+    agent_id: str
+    name: str
+    version: str
+    model: str | None
+    client_id: str
+    role: str
+    devices: dict[str, DeviceInfo]
+    states: dict[str, dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class BinaryPayload:
+    """A binary answer (a JPEG snapshot or thumbnail) and its header."""
+
+    header: dict[str, Any]
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    device: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Connected:
+    hello: Hello
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    error: Exception | None
+
+
+ClientEvent = StateChanged | Connected | Disconnected
+Listener = Callable[[ClientEvent], None]
+
+
+class ClientStream:
+    """Frames of one stream; iterate with ``async for`` and ``await close()`` when done."""
+
+    def __init__(self, client: AgentClient, stream_id: int, header: dict[str, Any]) -> None:
+        self._client = client
+        self.stream_id = stream_id
+        self.header = header
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=STREAM_QUEUE)
+        self.closed = False
+        self.dropped = 0
+
+    def _push(self, data: bytes | None) -> None:
+        if self._queue.full():
+            # A slow consumer gets the newest frame, not a growing backlog.
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(data)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.closed and self._queue.empty():
+            raise StopAsyncIteration
+        data = await self._queue.get()
+        if data is None:
+            self.closed = True
+            raise StopAsyncIteration
+        return data
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._client._streams.pop(self.stream_id, None)
+        with contextlib.suppress(PiSecureWsError):
+            await self._client._request(m.STREAM_STOP, stream=self.stream_id)
+        self._push(None)
+
+
+class AgentClient:
+    """One logical session with one agent."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        secret: str,
+        fingerprint: str | None,
+        ca_pem: str | None = None,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 10.0,
+        min_backoff: float = 1.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self._secret = secret
+        # None means trust on first use: connect() records what the agent presented.
+        self.fingerprint = fingerprint
+        self.ca_pem = ca_pem
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.hello: Hello | None = None
+        self.states: dict[str, dict[str, Any]] = {}
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._streams: dict[int, ClientStream] = {}
+        self._ids = itertools.count(1)
+        self._listeners: list[Listener] = []
+        self._closing = False
+        self._disconnected = asyncio.Event()
+        self.stats = {"connects": 0, "disconnects": 0, "requests": 0}
+
+    # ---- public API ----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self._reader is not None and not self._reader.done()
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def connect(self) -> Hello:
+        """Connect and log in once. Raises a typed error; never retries on its own."""
+        if self.connected:
+            assert self.hello is not None
+            return self.hello
+        self._closing = False
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                ws = await self._open()
+                try:
+                    hello = await self._login(ws)
+                except BaseException:
+                    await _abort(ws)
+                    raise
+        except TimeoutError:
+            raise CannotConnect(f"timed out connecting to {self.host}:{self.port}") from None
+        self._ws = ws
+        self.hello = hello
+        self.states = {k: dict(v) for k, v in hello.states.items()}
+        self._disconnected.clear()
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(ws))
+        self.stats["connects"] += 1
+        self._emit(Connected(hello))
+        return hello
+
+    async def call(
+        self,
+        device: str,
+        action: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        data: bytes | None = None,
+    ) -> Any:
+        """Run an action; returns its JSON result or a BinaryPayload. Raises CommandError."""
+        return await self._request(
+            m.CALL, device=device, action=action, params=params or {}, timeout=timeout, data=data
+        )
+
+    async def get_states(self) -> dict[str, dict[str, Any]]:
+        result = await self._request(m.GET_STATES)
+        states: dict[str, dict[str, Any]] = result["states"]
+        self.states = states
+        return states
+
+    async def ping(self) -> None:
+        await self._request(m.PING)
+
+    async def stream(
+        self, device: str, action: str, params: dict[str, Any] | None = None
+    ) -> ClientStream:
+        result = await self.call(device, action, params)
+        if not isinstance(result, dict) or not isinstance(result.get("stream"), int):
+            raise ProtocolError(f"{device}.{action} did not start a stream")
+        stream = ClientStream(self, result["stream"], result)
+        self._streams[stream.stream_id] = stream
+        return stream
+
+    async def run(self) -> None:
+        """Stay connected until close(). Returns on close; raises InvalidAuth, Blocked never
+        (it waits), CertificateMismatch and ServerAuthFailed (a user must act on those)."""
+        delay = self.min_backoff
+        while not self._closing:
+            if not self.connected:
+                try:
+                    await self.connect()
+                    delay = self.min_backoff
+                except (InvalidAuth, CertificateMismatch, ServerAuthFailed) as err:
+                    self._emit(Disconnected(err))
+                    raise
+                except Blocked as err:
+                    await self._sleep(err.retry_after + random.uniform(0, 1))  # noqa: S311
+                    continue
+                except PiSecureWsError as err:
+                    _LOGGER.debug("connect to %s:%s failed: %s", self.host, self.port, err)
+                    await self._sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311
+                    delay = min(delay * 2, self.max_backoff)
+                    continue
+            await self._disconnected.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._disconnected.set()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await ws.close(CloseCode.NORMAL)
+            await _abort(ws)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        self._fail_pending(CannotConnect("client closed"))
+
+    # ---- connection and login ------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        # Trust is the pinned private CA, not a name: agents move between DHCP addresses.
+        context.check_hostname = False
+        if self.ca_pem is not None and self.fingerprint is not None:
+            verify_ca(self.ca_pem, self.fingerprint)
+            context.load_verify_locations(cadata=self.ca_pem)
+            context.verify_mode = ssl.CERT_REQUIRED
+        else:
+            # First contact: the CA arrives in auth_start and is checked against the pin
+            # before any login message is sent.
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _open(self) -> ClientConnection:
+        url = f"wss://{_host_for_url(self.host)}:{self.port}{PATH}"
+        try:
+            return await connect(
+                url,
+                ssl=self._ssl_context(),
+                server_hostname=self.host,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                compression=None,
+                max_size=MAX_MESSAGE_SIZE,
+                open_timeout=None,
+                user_agent_header=None,
+                ping_interval=20,
+                ping_timeout=20,
+                proxy=None,
+            )
+        except ssl.SSLCertVerificationError:
+            raise CertificateMismatch(self.fingerprint or "", None) from None
+        except InvalidStatus as err:
+            status = err.response.status_code
+            if status == 429:
+                raise Blocked(_retry_after(err.response.headers.get("Retry-After"))) from None
+            raise CannotConnect(f"the agent refused the connection (HTTP {status})") from None
+        except InvalidHandshake as err:
+            raise CannotConnect(f"not a pi_secure_ws agent: {err}") from None
+        except ssl.SSLError as err:
+            raise CannotConnect(f"TLS failed: {err.reason or err}") from None
+        except OSError as err:
+            raise CannotConnect(f"cannot reach {self.host}:{self.port}: {err}") from None
+
+    async def _login(self, ws: ClientConnection) -> Hello:
+        if ws.subprotocol != SUBPROTOCOL:
+            raise ProtocolError("the agent did not accept the pi_secure_ws subprotocol")
+        ssl_object = ws.transport.get_extra_info("ssl_object")
+        leaf_der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not leaf_der:
+            raise CannotConnect("the agent presented no certificate")
+        start = await self._recv_prelogin(ws, m.AUTH_START)
+        if MECHANISM not in start["mechanisms"]:
+            raise ProtocolError(f"the agent does not offer {MECHANISM}")
+        if self.fingerprint is None:
+            ca = verify_ca(start["ca"], format_fingerprint(_pem_to_der(start["ca"])))
+        else:
+            ca = verify_ca(start["ca"], self.fingerprint)
+        fingerprint = self.fingerprint or format_fingerprint(_pem_to_der(start["ca"]))
+        verify_leaf(leaf_der, ca, fingerprint)
+
+        exchange = ClientExchange(self.client_id, self._secret, tls_server_end_point(leaf_der))
+        await ws.send(
+            m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
+        )
+        server_first = await self._recv_prelogin(ws, m.AUTH_SERVER_FIRST)
+        try:
+            client_final = exchange.client_final(server_first["message"])
+        except ScramFailed as err:
+            raise ProtocolError(f"bad SCRAM server-first message: {err}") from None
+        await ws.send(m.encode(m.AUTH_CLIENT_FINAL, message=client_final))
+        server_final = await self._recv_prelogin(ws, m.AUTH_SERVER_FINAL)
+        try:
+            exchange.verify_server_final(server_final["message"])
+        except ScramFailed:
+            raise ServerAuthFailed(
+                "the agent could not prove it knows this client: it is not the paired agent"
+            ) from None
+        raw = await self._recv(ws)
+        data = m.validate(raw, m.AGENT_SCHEMAS)
+        if data["type"] != m.HELLO:
+            raise ProtocolError(f"expected hello, got {data['type']}")
+        self.fingerprint = fingerprint
+        self.ca_pem = start["ca"]
+        return _parse_hello(data)
+
+    async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
+        try:
+            frame = await ws.recv()
+        except ConnectionClosed as err:
+            raise _closed_error(err) from None
+        if not isinstance(frame, str):
+            raise ProtocolError("binary frame during login")
+        return m.parse_json(frame)
+
+    async def _recv_prelogin(self, ws: ClientConnection, expected: str) -> dict[str, Any]:
+        raw = await self._recv(ws)
+        data = m.validate(raw, m.AGENT_PRELOGIN_SCHEMAS)
+        if data["type"] == m.AUTH_FAILED:
+            if data["reason"] == m.REASON_BLOCKED:
+                raise Blocked(data.get("retry_after") or 1.0)
+            if data["reason"] == m.REASON_INVALID_AUTH:
+                raise InvalidAuth("the agent refused the login: wrong secret or unknown client id")
+            raise ProtocolError(f"login failed: {data['reason']}")
+        if data["type"] != expected:
+            raise ProtocolError(f"expected {expected}, got {data['type']}")
+        return data
+
+    # ---- session -------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        type_: str,
+        *,
+        timeout: float | None = None,
+        data: bytes | None = None,
+        **fields: Any,
+    ) -> Any:
+        ws = self._ws
+        if ws is None or not self.connected:
+            raise CannotConnect("not connected to the agent")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self.stats["requests"] += 1
+        try:
+            if data is None:
+                await ws.send(m.encode(type_, id=request_id, **fields))
+            else:
+                header = {"v": 1, "type": type_, "id": request_id, **fields}
+                await ws.send(encode_frame(header, data))
+            async with asyncio.timeout(timeout or self.request_timeout):
+                return await future
+        except TimeoutError:
+            raise RequestTimeout(f"no answer to {type_} within the timeout") from None
+        except ConnectionClosed as err:
+            raise _closed_error(err) from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _read_loop(self, ws: ClientConnection) -> None:
+        error: Exception | None = None
+        try:
+            async for frame in ws:
+                if isinstance(frame, str):
+                    self._handle_text(frame)
+                else:
+                    self._handle_binary(frame)
+        except ConnectionClosed as err:
+            error = _closed_error(err)
+        except PiSecureWsError as err:
+            _LOGGER.warning("agent %s:%s broke the protocol: %s", self.host, self.port, err)
+            error = err
+        finally:
+            if self._ws is ws:
+                self._ws = None
+            await _abort(ws)
+            if error is None and ws.close_code is not None:
+                error = _closed_error_code(ws.close_code, ws.close_reason)
+            self._fail_pending(error or CannotConnect("connection closed"))
+            for stream in list(self._streams.values()):
+                stream._push(None)
+            self._streams.clear()
+            self.stats["disconnects"] += 1
+            self._disconnected.set()
+            if not self._closing:
+                self._emit(Disconnected(error))
+
+    def _handle_text(self, frame: str) -> None:
+        try:
+            data = m.decode(frame, m.AGENT_SCHEMAS)
+        except m.UnknownMessageType as err:
+            _LOGGER.debug("ignoring a message from a newer agent: %s", err)
+            return
+        type_ = data["type"]
+        if type_ == m.STATE:
+            self.states[data["device"]] = data["state"]
+            self._emit(StateChanged(data["device"], data["state"]))
+        elif type_ == m.RESULT:
+            self._resolve(data["id"], data.get("data"))
+        elif type_ == m.ERROR:
+            error = CommandError(data["code"], data["message"])
+            if data["id"] is None:
+                _LOGGER.warning("agent error: %s", error)
+            else:
+                self._reject(data["id"], error)
+
+    def _handle_binary(self, frame: bytes) -> None:
+        header, payload = decode_frame(frame)
+        stream_id = header.get("stream")
+        if isinstance(stream_id, int):
+            stream = self._streams.get(stream_id)
+            if stream is not None:
+                stream._push(payload)
+            return
+        request_id = header.get("id")
+        if isinstance(request_id, int):
+            self._resolve(request_id, BinaryPayload(header, payload))
+
+    def _resolve(self, request_id: int, value: Any) -> None:
+        future = self._pending.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _reject(self, request_id: int, error: Exception) -> None:
+        future = self._pending.get(request_id)
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    def _fail_pending(self, error: Exception) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    def _emit(self, event: ClientEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _LOGGER.exception("client listener failed")
+
+    async def _sleep(self, seconds: float) -> None:
+        # Wakes early when close() is called.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while not self._closing:
+                    await asyncio.sleep(min(seconds, 1.0))
+
+
+def _parse_hello(data: dict[str, Any]) -> Hello:
+    agent = data["agent"]
+    session = data["session"]
+    devices = {
+        d["id"]: DeviceInfo(d["id"], d["kind"], d["name"], dict(d["capabilities"]))
+        for d in data["devices"]
+    }
+    return Hello(
+        agent_id=agent["id"],
+        name=agent["name"],
+        version=agent["version"],
+        model=agent.get("model"),
+        client_id=session["client_id"],
+        role=session["role"],
+        devices=devices,
+        states=dict(data["states"]),
+        raw=data,
+    )
+
+
+def _closed_error(err: ConnectionClosed) -> PiSecureWsError:
+    frame = err.rcvd
+    if frame is None:
+        return CannotConnect("connection to the agent lost")
+    return _closed_error_code(frame.code, frame.reason)
+
+
+def _closed_error_code(code: int, reason: str | None) -> PiSecureWsError:
+    if code == CloseCode.INVALID_AUTH:
+        return InvalidAuth(reason or "the agent refused the login")
+    if code == CloseCode.CREDENTIALS_REVOKED:
+        return InvalidAuth(reason or "this client's credentials were revoked on the agent")
+    if code == CloseCode.BLOCKED:
+        return Blocked(1.0)
+    if code == CloseCode.PROTOCOL_ERROR:
+        return ProtocolError(reason or "the agent reported a protocol error")
+    return CannotConnect(f"connection closed by the agent ({code}{': ' + reason if reason else ''})")
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or 1))
+    except ValueError:
+        return 1.0
+
+
+def _pem_to_der(pem: str) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem.strip() + "\n") if "BEGIN CERTIFICATE" in pem else b""
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def _abort(ws: ClientConnection) -> None:
+    transport = ws.transport
+    if transport is not None and not transport.is_closing():
+        transport.abort()

@@ -1,0 +1,285 @@
+"""AgentApp: loads the configuration, builds the devices and serves them; signals and shutdown.
+
+SIGTERM and SIGINT stop the agent: devices first leave the hardware safe (every valve closed), then
+sessions close with 1001 "going away" so clients reconnect to the next start. SIGHUP re-reads the
+client list: sessions of removed, rotated or re-roled clients are closed at once, others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from pi_secure_ws_protocol.const import Role
+
+from . import pki, systemd
+from .blocklist import BlockList, BlockSettings
+from .config import AgentConfig, ConfigError, load_config
+from .credentials import CredentialError, CredentialStore
+from .devices import build_devices
+from .devices.base import Device, DeviceContext
+from .fsutil import check_private
+from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
+
+_LOGGER = logging.getLogger(__name__)
+
+CLIENTS_FILE = "clients.json"
+EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart= brings the agent back
+STOP_TIMEOUT = 5.0
+
+
+class StartupError(Exception):
+    """The agent cannot start; ``problems`` says why, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class AgentApp:
+    def __init__(
+        self,
+        config_dir: Path,
+        *,
+        advertise: bool = True,
+        listen_host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.config_dir = config_dir
+        self.advertise = advertise
+        self._listen_host = listen_host
+        self._port = port
+        self.config: AgentConfig | None = None
+        self.devices: dict[str, Device] = {}
+        self.server: AgentServer | None = None
+        self.credentials: CredentialStore | None = None
+        self.exit_code = 0
+        self.stopped = asyncio.Event()
+        self._advertiser: object | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    async def start(self) -> None:
+        config_dir = self.config_dir
+        try:
+            config = load_config(config_dir)
+        except ConfigError as err:
+            raise StartupError(err.problems) from None
+        problems = check_private(config_dir, config.agent.state_dir)
+        if problems:
+            raise StartupError(problems)
+        self.config = config
+        try:
+            if pki.renew_leaf_if_needed(config_dir):
+                _LOGGER.info("renewed the TLS certificate (the pinned CA is unchanged)")
+            ssl_context = pki.server_ssl_context(config_dir)
+            ca_pem = pki.ca_pem(config_dir)
+            leaf_der = pki.load_leaf_cert(config_dir).public_bytes(Encoding.DER)
+        except pki.PkiError as err:
+            raise StartupError([str(err)]) from None
+        try:
+            self.credentials = CredentialStore.load(config_dir / CLIENTS_FILE)
+        except CredentialError as err:
+            raise StartupError([str(err)]) from None
+
+        state_dir = config.agent.state_dir
+        mock = config.agent.hardware == "mock"
+        context = DeviceContext(
+            pin_factory=_pin_factory(mock),
+            state_dir=state_dir,
+            mock=mock,
+            config_dir=config_dir,
+        )
+        try:
+            devices = build_devices(config, context, on_restart=self.request_restart)
+        except ConfigError as err:
+            raise StartupError(err.problems) from None
+        self.devices = {d.id: d for d in devices}
+        settings = config.blocklist
+        blocklist = BlockList(
+            state_dir / "blocklist.json",
+            BlockSettings(
+                threshold=settings.threshold,
+                base_delay=settings.base_delay,
+                max_delay=settings.max_delay,
+                decay=settings.decay,
+                max_entries=settings.max_entries,
+            ),
+        )
+        limits = config.limits
+        self.server = AgentServer(
+            identity=AgentIdentity(
+                agent_id=config.agent_id, name=config.agent.name, model=_model()
+            ),
+            ssl_context=ssl_context,
+            ca_pem=ca_pem,
+            leaf_der=leaf_der,
+            clients=self._directory(self.credentials),
+            devices=devices,
+            blocklist=blocklist,
+            limits=ServerLimits(
+                login_timeout=limits.login_timeout,
+                max_unauthenticated=limits.max_unauthenticated,
+                max_unauthenticated_per_source=limits.max_unauthenticated_per_source,
+                prelogin_max_frame=limits.prelogin_max_frame,
+                max_message_size=limits.max_message_size,
+                messages_per_second=limits.messages_per_second,
+            ),
+            allowed_origins=config.security.allowed_origins,
+            host=self._listen_host or config.agent.listen_host,
+            port=config.agent.port if self._port is None else self._port,
+        )
+        started: list[Device] = []
+        try:
+            for device in devices:
+                await device.start()
+                started.append(device)
+            await self.server.start()
+        except BaseException:
+            for device in reversed(started):
+                await _stop_device(device)
+            raise
+        if self.advertise:
+            self._advertiser = await _advertise(config, self.server.port)
+        systemd.notify_ready(f"listening on port {self.server.port}")
+        # Pinged from the event loop: a hung loop stops the pings and systemd restarts the agent.
+        self._watchdog = asyncio.get_running_loop().create_task(systemd.watchdog_pinger())
+
+    @staticmethod
+    def _directory(store: CredentialStore) -> ClientDirectory:
+        def role_of(client_id: str) -> Role | None:
+            record = store.get(client_id)
+            return record.role if record else None
+
+        return ClientDirectory(store.lookup, role_of)
+
+    def reload_clients(self) -> int:
+        """Re-read clients.json; close sessions whose credentials changed. Returns how many."""
+        if self.server is None or self.credentials is None:
+            return 0
+        try:
+            new = CredentialStore.load(self.config_dir / CLIENTS_FILE)
+        except CredentialError as err:
+            _LOGGER.error("keeping the current clients: %s", err)
+            return 0
+        old = self.credentials
+        self.credentials = new
+        self.server.clients = self._directory(new)
+
+        def still_valid(client_id: str, role: Role) -> bool:
+            before, after = old.get(client_id), new.get(client_id)
+            return (
+                before is not None
+                and after is not None
+                and after.role == role
+                and after.verifier == before.verifier
+            )
+
+        closed = self.server.revoke(still_valid)
+        _LOGGER.info("reloaded clients: %d client(s), %d session(s) closed", len(new), closed)
+        return closed
+
+    def request_restart(self) -> None:
+        _LOGGER.warning("restart requested by an admin client")
+        self.exit_code = EXIT_RESTART
+        self.stopped.set()
+
+    async def stop(self) -> None:
+        """Leave the hardware safe first, then close sessions and the listener."""
+        systemd.notify_stopping()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for device in reversed(list(self.devices.values())):
+            await _stop_device(device)
+        if self.server is not None:
+            await self.server.stop()
+        if self._advertiser is not None:
+            await _unadvertise(self._advertiser)
+            self._advertiser = None
+        self.stopped.set()
+
+
+async def _stop_device(device: Device) -> None:
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT):
+            await device.stop()
+    except Exception:
+        _LOGGER.exception("stopping %s failed", device.id)
+
+
+def _pin_factory(mock: bool) -> object | None:
+    if not mock:
+        return None  # gpiozero's default: lgpio on a Pi
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    return MockFactory(pin_class=MockPWMPin)
+
+
+def _model(root: Path = Path("/")) -> str | None:
+    try:
+        return (root / "proc/device-tree/model").read_text().rstrip("\x00\n") or None
+    except OSError:
+        return None
+
+
+async def _advertise(config: AgentConfig, port: int) -> object | None:
+    """Announce the agent over mDNS so Home Assistant discovers it; failures only log."""
+    try:
+        from .discovery import advertise
+
+        return await advertise(config, port)
+    except Exception as err:
+        _LOGGER.warning("not advertising over mDNS: %s", err)
+        return None
+
+
+async def _unadvertise(handle: object) -> None:
+    with contextlib.suppress(Exception):
+        from .discovery import withdraw
+
+        await withdraw(handle)
+
+
+def run_agent(config_dir: Path, log_level: str = "INFO") -> int:
+    """Run until SIGTERM/SIGINT; return the process exit status."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(_main(config_dir))
+
+
+async def _main(config_dir: Path) -> int:
+    app = AgentApp(config_dir)
+    try:
+        await app.start()
+    except StartupError as err:
+        for problem in err.problems:
+            _LOGGER.error("%s", problem)
+        _LOGGER.error("not starting: fix the problems above (pi-agent check-config helps)")
+        await app.stop()
+        return 78  # EX_CONFIG
+    except OSError as err:
+        _LOGGER.error("not starting: %s", err)
+        await app.stop()
+        return 71  # EX_OSERR
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stopped.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_clients)
+    try:
+        await app.stopped.wait()
+    finally:
+        _LOGGER.info("stopping: closing valves and sessions")
+        await app.stop()
+    return app.exit_code

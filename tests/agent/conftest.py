@@ -1,0 +1,33 @@
+"""Fixtures for the agent tests: a real agent on loopback, real TLS, real SCRAM."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from agent_harness import RunningAgent, running_agent  # noqa: E402
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[RunningAgent]:
+    """An agent with the client ``homeassistant`` (control) and no devices but ``system``."""
+    async with running_agent(tmp_path / "agent") as running:
+        yield running
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[RunningAgent]]:
+    """``async with agent_factory(toml, clients={...}) as agent:`` for custom configs."""
+    counter = iter(range(1000))
+
+    def factory(toml: str = "", **kwargs: Any) -> AbstractAsyncContextManager[RunningAgent]:
+        return running_agent(tmp_path / f"agent{next(counter)}", toml, **kwargs)
+
+    return factory
