@@ -23,7 +23,7 @@ from .config import AgentConfig, ConfigError, load_config
 from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
 from .devices.base import Device, DeviceContext
-from .fsutil import check_private
+from .fsutil import check_private, ensure_private_dir
 from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ class AgentApp:
             config = load_config(config_dir)
         except ConfigError as err:
             raise StartupError(err.problems) from None
+        try:
+            ensure_private_dir(config.agent.state_dir)
+        except OSError as err:
+            raise StartupError([f"{config.agent.state_dir}: cannot create: {err}"]) from None
         problems = check_private(config_dir, config.agent.state_dir)
         if problems:
             raise StartupError(problems)
