@@ -1,0 +1,456 @@
+"""GPIO lights: on/off relays and PWM-dimmed lights, with fades, blink and pulse effects.
+
+Fades and effects run as asyncio tasks on the agent's loop in small steps (no gpiozero background
+threads), so every state push happens on the loop and a new command simply cancels the running
+task. ``state()`` reports the target of a fade at once and the peak level of a running effect.
+
+The last steady state of every light is kept in ``STATE_DIR/lights.json`` (a ``StateStore``:
+atomic, coalesced writes, flushed on stop), so a light configured with ``startup = "restore"`` comes
+back as it was before a restart. A running effect is remembered as "on" at its peak level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import voluptuous as vol
+
+from pi_agent.devices.base import (
+    Action,
+    ActionResult,
+    CallContext,
+    Device,
+    DeviceContext,
+    DeviceError,
+    Refused,
+)
+from pi_agent.devices.gpio import (
+    bcm_pin,
+    boolean,
+    build_output,
+    display_name,
+    seconds,
+    slug,
+)
+from pi_agent.state_store import StateStore
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_KEY: Final = "light"
+STATE_FILE_NAME: Final = "lights.json"
+DEFAULT_PWM_FREQUENCY: Final = 100
+MAX_BRIGHTNESS: Final = 255
+MAX_TRANSITION: Final = 60.0
+# Fade resolution: 50 updates a second looks smooth and costs nothing.
+FADE_STEP: Final = 0.02
+EFFECT_BLINK: Final = "blink"
+EFFECT_PULSE: Final = "pulse"
+STARTUP_MODES: Final = ("off", "on", "restore")
+
+
+def _check_lights(lights: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    for index, light in enumerate(lights):
+        if light["id"] in seen:
+            raise vol.Invalid(f"id {light['id']!r} is used by another light", path=[index, "id"])
+        seen.add(light["id"])
+        if "pwm_frequency" in light and not light["dimmable"]:
+            raise vol.Invalid(
+                "only dimmable lights use PWM; remove it or set dimmable = true",
+                path=[index, "pwm_frequency"],
+            )
+        light.setdefault("name", light["id"])
+    return lights
+
+
+def _pwm_frequency(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+        raise vol.Invalid(f"must be a whole number of Hz, 1-10000, got {value!r}")
+    return value
+
+
+_LIGHT_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required("id"): slug,
+        vol.Optional("name"): display_name,
+        vol.Required("pin"): bcm_pin,
+        vol.Optional("dimmable", default=False): boolean,
+        vol.Optional("active_high", default=True): boolean,
+        vol.Optional("startup", default="off"): vol.In(
+            STARTUP_MODES, msg=f"must be one of: {', '.join(STARTUP_MODES)}"
+        ),
+        vol.Optional("pwm_frequency"): _pwm_frequency,
+    }
+)
+
+CONFIG_SCHEMA: Final = vol.Schema(vol.All([_LIGHT_SCHEMA], _check_lights))
+
+
+def used_pins(section: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(f"light[{index}].pin", light["pin"]) for index, light in enumerate(section)]
+
+
+def create(section: list[dict[str, Any]], ctx: DeviceContext) -> list[Device]:
+    """Build one ``Light`` per ``[[light]]`` table; each starts as its ``startup`` option says."""
+    section = CONFIG_SCHEMA(section)  # idempotent; fills the defaults when given a raw section
+    # One store for all lights; a corrupt file is set aside (and logged) and the lights start
+    # from their configured defaults.
+    store = StateStore(ctx.state_dir / STATE_FILE_NAME)
+    lights: list[Device] = []
+    try:
+        for index, config in enumerate(section):
+            saved = SavedLight.load(store, config["id"])
+            lights.append(Light(config, ctx.pin_factory, store, saved, index))
+    except BaseException:
+        for light in lights:
+            assert isinstance(light, Light)
+            light.close_output()
+        raise
+    return lights
+
+
+@dataclass(frozen=True)
+class SavedLight:
+    """A light's last steady state, as kept in ``lights.json`` under the light's id."""
+
+    on: bool
+    brightness: int
+
+    @classmethod
+    def load(cls, store: StateStore, light_id: str) -> SavedLight | None:
+        entry = store.get(light_id)
+        if entry is None:
+            return None
+        try:
+            saved = cls(on=entry["on"], brightness=entry["brightness"])
+        except (KeyError, TypeError) as err:
+            _LOGGER.warning("ignoring the saved state of light %s: %r", light_id, err)
+            return None
+        valid_level = (
+            isinstance(saved.brightness, int)
+            and not isinstance(saved.brightness, bool)
+            and 0 < saved.brightness <= MAX_BRIGHTNESS
+        )
+        if not isinstance(saved.on, bool) or not valid_level:
+            _LOGGER.warning("ignoring the saved state of light %s: %r", light_id, entry)
+            return None
+        return saved
+
+    def save(self, store: StateStore, light_id: str) -> None:
+        store.set(light_id, {"on": self.on, "brightness": self.brightness})
+
+
+def _brightness(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise vol.Invalid(f"must be a whole number 0-{MAX_BRIGHTNESS}, got {value!r}")
+    if value != int(value) or not 0 <= value <= MAX_BRIGHTNESS:
+        raise vol.Invalid(f"must be a whole number 0-{MAX_BRIGHTNESS}, got {value!r}")
+    return int(value)
+
+
+def _peak_brightness(value: Any) -> int:
+    brightness = _brightness(value)
+    if brightness == 0:
+        raise vol.Invalid(f"must be a whole number 1-{MAX_BRIGHTNESS} for an effect, got 0")
+    return brightness
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100000:
+        raise vol.Invalid(
+            f"must be a whole number 1-100000, or null to repeat forever; got {value!r}"
+        )
+    return value
+
+
+_TRANSITION: Final = seconds(0.0, MAX_TRANSITION)
+_EFFECT_TIME: Final = seconds(0.0, 3600.0, min_included=False)
+
+_TURN_ON_SCHEMA: Final = vol.Schema(
+    {vol.Optional("brightness"): _brightness, vol.Optional("transition"): _TRANSITION}
+)
+_TRANSITION_SCHEMA: Final = vol.Schema({vol.Optional("transition"): _TRANSITION})
+_BLINK_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("on_time", default=1.0): _EFFECT_TIME,
+        vol.Optional("off_time", default=1.0): _EFFECT_TIME,
+        vol.Optional("count", default=None): _count,
+        vol.Optional("brightness"): _peak_brightness,
+    }
+)
+_PULSE_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("fade_in", default=1.0): _EFFECT_TIME,
+        vol.Optional("fade_out", default=1.0): _EFFECT_TIME,
+        vol.Optional("count", default=None): _count,
+        vol.Optional("brightness"): _peak_brightness,
+    }
+)
+
+
+class Light(Device):
+    """One light on one GPIO pin: a relay or LED (on/off), or a PWM-dimmed light."""
+
+    kind = "light"
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        pin_factory: Any,
+        store: StateStore,
+        saved: SavedLight | None,
+        index: int,
+    ) -> None:
+        super().__init__(config["id"], config["name"])
+        self.pin: int = config["pin"]
+        self.dimmable: bool = config["dimmable"]
+        self._store = store
+        self._on = False
+        self._brightness = MAX_BRIGHTNESS  # the level "on" means; kept while off
+        self._effect: str | None = None
+        self._level = 0.0  # what the pin drives now, 0..1
+        self._task: asyncio.Task[None] | None = None
+        startup = config["startup"]
+        if startup == "on":
+            self._on = True
+        elif startup == "restore" and saved is not None:
+            self._on = saved.on
+            self._brightness = saved.brightness if self.dimmable else MAX_BRIGHTNESS
+        self._level = self._target_level()
+        self._output = build_output(
+            pin_factory,
+            self.pin,
+            key=f"light[{index}].pin",
+            active_high=config["active_high"],
+            initial_level=self._level,
+            pwm_frequency=config.get("pwm_frequency", DEFAULT_PWM_FREQUENCY)
+            if self.dimmable
+            else None,
+        )
+        self._actions = {
+            action.name: action
+            for action in (
+                Action("turn_on", self._turn_on, _TURN_ON_SCHEMA),
+                Action("turn_off", self._turn_off, _TRANSITION_SCHEMA),
+                Action("toggle", self._toggle, _TRANSITION_SCHEMA),
+                Action("blink", self._blink, _BLINK_SCHEMA),
+                Action("pulse", self._pulse, _PULSE_SCHEMA),
+            )
+        }
+
+    # -- Device interface
+
+    def capabilities(self) -> dict[str, Any]:
+        effects = [EFFECT_BLINK, EFFECT_PULSE] if self.dimmable else [EFFECT_BLINK]
+        return {
+            "dimmable": self.dimmable,
+            "supports_transition": self.dimmable,
+            "effects": effects,
+        }
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"on": self._on, "effect": self._effect}
+        if self.dimmable:
+            state["brightness"] = self._brightness if self._on else 0
+        return state
+
+    def actions(self) -> Mapping[str, Action]:
+        return self._actions
+
+    async def stop(self) -> None:
+        """Stop any fade or effect and release the pin; the saved state stays for a restart."""
+        task = self._cancel_task()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._store.flush()
+        self.close_output()
+
+    def close_output(self) -> None:
+        try:
+            self._output.close()
+        except Exception:
+            _LOGGER.exception("light %s: closing GPIO%d failed", self.id, self.pin)
+
+    # -- actions
+
+    async def _turn_on(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
+        brightness = params.get("brightness")
+        transition = params.get("transition", 0.0)
+        self._refuse_unless_dimmable(brightness=brightness, transition=transition)
+        self._cancel_task()
+        if brightness == 0:
+            return await self._switch(on=False, transition=transition)
+        return await self._switch(on=True, transition=transition, brightness=brightness)
+
+    async def _turn_off(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
+        transition = params.get("transition", 0.0)
+        self._refuse_unless_dimmable(transition=transition)
+        self._cancel_task()
+        return await self._switch(on=False, transition=transition)
+
+    async def _toggle(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
+        transition = params.get("transition", 0.0)
+        self._refuse_unless_dimmable(transition=transition)
+        self._cancel_task()
+        return await self._switch(on=not self._on, transition=transition)
+
+    async def _blink(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
+        brightness = params.get("brightness")
+        self._refuse_unless_dimmable(brightness=brightness)
+        self._cancel_task()
+        peak = self._level_of(brightness if brightness is not None else self._brightness)
+        self._start_effect(
+            EFFECT_BLINK,
+            brightness,
+            self._run_blink(peak, params["on_time"], params["off_time"], params["count"]),
+        )
+        return self.state()
+
+    async def _pulse(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
+        if not self.dimmable:
+            raise Refused(f"light {self.id!r} is not dimmable: it cannot pulse")
+        brightness = params.get("brightness")
+        self._cancel_task()
+        peak = self._level_of(brightness if brightness is not None else self._brightness)
+        self._start_effect(
+            EFFECT_PULSE,
+            brightness,
+            self._run_pulse(peak, params["fade_in"], params["fade_out"], params["count"]),
+        )
+        return self.state()
+
+    # -- helpers
+
+    def _refuse_unless_dimmable(
+        self, *, brightness: int | None = None, transition: float = 0.0
+    ) -> None:
+        if self.dimmable:
+            return
+        if brightness is not None:
+            raise Refused(f"light {self.id!r} is not dimmable: brightness is not supported")
+        if transition > 0:
+            raise Refused(f"light {self.id!r} is not dimmable: it cannot fade (transition)")
+
+    async def _switch(
+        self, *, on: bool, transition: float, brightness: int | None = None
+    ) -> ActionResult:
+        new_brightness = brightness if brightness is not None else self._brightness
+        target = self._level_of(new_brightness) if on else 0.0
+        if transition > 0 and self.dimmable:
+            self._start_task(self._run_ramp(self._level, target, transition), "fade")
+        else:
+            self._write(target)  # a DeviceError here leaves the state as it was
+        self._on = on
+        self._brightness = new_brightness
+        self._effect = None
+        self._save()
+        self.notify_state()
+        return self.state()
+
+    def _start_effect(
+        self, effect: str, brightness: int | None, runner: Coroutine[Any, Any, None]
+    ) -> None:
+        self._on = True
+        self._effect = effect
+        if brightness is not None:
+            self._brightness = brightness
+        self._save()
+        self._start_task(runner, effect)
+        self.notify_state()
+
+    def _start_task(self, runner: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(runner, name=f"light {self.id} {what}")
+        task.add_done_callback(lambda done: self._log_task_failure(done, what))
+        self._task = task
+
+    def _log_task_failure(self, task: asyncio.Task[None], what: str) -> None:
+        """A failed fade or effect ends with a log line, not a lost exception."""
+        if task.cancelled():
+            return
+        err = task.exception()
+        if isinstance(err, DeviceError):
+            _LOGGER.error("light %s: %s stopped: %s", self.id, what, err)
+        elif err is not None:
+            _LOGGER.error("light %s: %s failed", self.id, what, exc_info=err)
+
+    def _end_effect(self) -> None:
+        """A counted effect finished: the light ends off, as gpiozero's own blink does."""
+        self._on = False
+        self._effect = None
+        self._save()
+        self._write(0.0)
+        self.notify_state()
+
+    async def _run_blink(
+        self, peak: float, on_time: float, off_time: float, count: int | None
+    ) -> None:
+        done = 0
+        while count is None or done < count:
+            self._write(peak)
+            await asyncio.sleep(on_time)
+            self._write(0.0)
+            await asyncio.sleep(off_time)
+            done += 1
+        self._end_effect()
+
+    async def _run_pulse(
+        self, peak: float, fade_in: float, fade_out: float, count: int | None
+    ) -> None:
+        done = 0
+        while count is None or done < count:
+            await self._run_ramp(0.0, peak, fade_in)
+            await self._run_ramp(peak, 0.0, fade_out)
+            done += 1
+        self._end_effect()
+
+    async def _run_ramp(self, start: float, end: float, duration: float) -> None:
+        started = time.monotonic()
+        while True:
+            progress = min(1.0, (time.monotonic() - started) / duration)
+            self._write(start + (end - start) * progress)
+            if progress >= 1.0:
+                return
+            await asyncio.sleep(FADE_STEP)
+
+    def _cancel_task(self) -> asyncio.Task[None] | None:
+        """Cancel the running fade or effect at once.
+
+        Synchronous on purpose: the task is parked at an ``await`` and never writes the pin again,
+        and two commands arriving together cannot both keep a task running.
+        """
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return None
+        task.cancel()
+        return task
+
+    def _target_level(self) -> float:
+        return self._level_of(self._brightness) if self._on else 0.0
+
+    def _level_of(self, brightness: int) -> float:
+        return brightness / MAX_BRIGHTNESS if self.dimmable else 1.0
+
+    def _write(self, level: float) -> None:
+        try:
+            if self.dimmable:
+                self._output.value = level
+            elif level > 0:
+                self._output.on()
+            else:
+                self._output.off()
+        except Exception as err:
+            raise DeviceError(f"light {self.id!r}: cannot drive GPIO{self.pin}: {err}") from err
+        self._level = level
+
+    def _save(self) -> None:
+        SavedLight(on=self._on, brightness=self._brightness).save(self._store, self.id)
