@@ -36,7 +36,7 @@ from .errors import (
     RequestTimeout,
     ServerAuthFailed,
 )
-from .pinning import format_fingerprint, tls_server_end_point, verify_ca, verify_leaf
+from .pinning import fingerprint_of_pem, tls_server_end_point, verify_ca, verify_leaf
 from .scram import ClientExchange, ScramFailed
 
 _LOGGER = logging.getLogger(__name__)
@@ -171,6 +171,7 @@ class AgentClient:
         self._ids = itertools.count(1)
         self._listeners: list[Listener] = []
         self._closing = False
+        self._closed = asyncio.Event()
         self._disconnected = asyncio.Event()
         self.stats = {"connects": 0, "disconnects": 0, "requests": 0}
 
@@ -195,6 +196,7 @@ class AgentClient:
             assert self.hello is not None
             return self.hello
         self._closing = False
+        self._closed.clear()
         try:
             async with asyncio.timeout(self.connect_timeout):
                 ws = await self._open()
@@ -220,7 +222,7 @@ class AgentClient:
         action: str,
         params: dict[str, Any] | None = None,
         *,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request deadline is the API
         data: bytes | None = None,
     ) -> Any:
         """Run an action; returns its JSON result or a BinaryPayload. Raises CommandError."""
@@ -271,6 +273,7 @@ class AgentClient:
 
     async def close(self) -> None:
         self._closing = True
+        self._closed.set()
         self._disconnected.set()
         ws, self._ws = self._ws, None
         if ws is not None:
@@ -330,6 +333,9 @@ class AgentClient:
             raise CannotConnect(f"TLS failed: {err.reason or err}") from None
         except OSError as err:
             raise CannotConnect(f"cannot reach {self.host}:{self.port}: {err}") from None
+        except (ValueError, UnicodeError) as err:
+            # A malformed host or port ("[::1", "x..y", a 300-character label).
+            raise CannotConnect(f"invalid address {self.host!r}:{self.port}: {err}") from None
 
     async def _login(self, ws: ClientConnection) -> Hello:
         if ws.subprotocol != SUBPROTOCOL:
@@ -341,11 +347,9 @@ class AgentClient:
         start = await self._recv_prelogin(ws, m.AUTH_START)
         if MECHANISM not in start["mechanisms"]:
             raise ProtocolError(f"the agent does not offer {MECHANISM}")
-        if self.fingerprint is None:
-            ca = verify_ca(start["ca"], format_fingerprint(_pem_to_der(start["ca"])))
-        else:
-            ca = verify_ca(start["ca"], self.fingerprint)
-        fingerprint = self.fingerprint or format_fingerprint(_pem_to_der(start["ca"]))
+        # Trust on first use when no fingerprint is pinned yet: the caller shows it for checking.
+        fingerprint = self.fingerprint or fingerprint_of_pem(start["ca"])
+        ca = verify_ca(start["ca"], fingerprint)
         verify_leaf(leaf_der, ca, fingerprint)
 
         exchange = ClientExchange(self.client_id, self._secret, tls_server_end_point(leaf_der))
@@ -401,7 +405,7 @@ class AgentClient:
         self,
         type_: str,
         *,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request deadline is the API
         data: bytes | None = None,
         **fields: Any,
     ) -> Any:
@@ -513,8 +517,7 @@ class AgentClient:
         # Wakes early when close() is called.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
-                while not self._closing:
-                    await asyncio.sleep(min(seconds, 1.0))
+                await self._closed.wait()
 
 
 def _parse_hello(data: dict[str, Any]) -> Hello:
@@ -553,7 +556,9 @@ def _closed_error_code(code: int, reason: str | None) -> PiSecureWsError:
         return Blocked(1.0)
     if code == CloseCode.PROTOCOL_ERROR:
         return ProtocolError(reason or "the agent reported a protocol error")
-    return CannotConnect(f"connection closed by the agent ({code}{': ' + reason if reason else ''})")
+    return CannotConnect(
+        f"connection closed by the agent ({code}{': ' + reason if reason else ''})"
+    )
 
 
 def _retry_after(value: str | None) -> float:
@@ -561,10 +566,6 @@ def _retry_after(value: str | None) -> float:
         return max(0.0, float(value or 1))
     except ValueError:
         return 1.0
-
-
-def _pem_to_der(pem: str) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(pem.strip() + "\n") if "BEGIN CERTIFICATE" in pem else b""
 
 
 def _host_for_url(host: str) -> str:

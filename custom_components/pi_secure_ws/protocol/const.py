@@ -6,7 +6,7 @@ from enum import IntEnum
 from typing import Final
 
 PROTOCOL_VERSION: Final = 1
-# Offered by the client and required by the agent: a client of another protocol fails at the upgrade.
+# Offered by the client and required by the agent: another protocol's client fails at the upgrade.
 SUBPROTOCOL: Final = "pi-secure-ws.v1"
 PATH: Final = "/v1"
 MECHANISM: Final = "SCRAM-SHA-256-PLUS"

@@ -1,4 +1,4 @@
-"""Certificate pinning: the client trusts exactly one private CA, named by its SHA-256 fingerprint."""
+"""Certificate pinning: a client trusts one private CA, named by its SHA-256 fingerprint."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def verify_ca(ca_pem: str, fingerprint: str) -> x509.Certificate:
     return ca
 
 
+def fingerprint_of_pem(ca_pem: str) -> str:
+    """The fingerprint of a PEM certificate; CertificateMismatch when it is not one."""
+    try:
+        cert = x509.load_pem_x509_certificate(ca_pem.encode())
+    except ValueError:
+        raise CertificateMismatch("(none pinned yet)", None) from None
+    return format_fingerprint(cert.public_bytes(Encoding.DER))
+
+
 def verify_leaf(leaf_der: bytes, ca: x509.Certificate, fingerprint: str) -> x509.Certificate:
     """Check that the agent's TLS certificate is signed by the pinned CA and valid now."""
     expected = normalize_fingerprint(fingerprint)
@@ -91,4 +100,3 @@ def tls_server_end_point(cert_der: bytes) -> bytes:
     digest = hashes.Hash(algorithm)
     digest.update(cert_der)
     return digest.finalize()
-

@@ -1,0 +1,107 @@
+"""Buttons: restart the agent, reboot the Pi, refresh readings, frame paging, sprinkler stops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.button import (
+    ButtonDeviceClass,
+    ButtonEntity,
+    ButtonEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
+from .entity import PiSecureWsEntity
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PiButtonDescription(ButtonEntityDescription):
+    kind: str
+    action: str
+    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+
+
+BUTTONS: tuple[PiButtonDescription, ...] = (
+    # Restart and reboot need the admin role; with a lesser role the agent refuses and the press
+    # fails with a message saying so.
+    PiButtonDescription(
+        key="restart_agent",
+        translation_key="restart_agent",
+        kind=KIND_SYSTEM,
+        action="restart_agent",
+        exists_fn=lambda capabilities: capabilities.get("restart_agent") is not False,
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    PiButtonDescription(
+        key="reboot",
+        translation_key="reboot",
+        kind=KIND_SYSTEM,
+        action="reboot",
+        exists_fn=lambda capabilities: capabilities.get("reboot") is not False,
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    PiButtonDescription(
+        key="refresh",
+        translation_key="refresh",
+        kind=KIND_SYSTEM,
+        action="refresh",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+    ),
+    PiButtonDescription(key="next", translation_key="next_picture", kind=KIND_FRAME, action="next"),
+    PiButtonDescription(
+        key="previous", translation_key="previous_picture", kind=KIND_FRAME, action="previous"
+    ),
+    PiButtonDescription(
+        key="stop_all", translation_key="stop_all_zones", kind=KIND_SPRINKLERS, action="stop_all"
+    ),
+    PiButtonDescription(
+        key="clear_queue",
+        translation_key="clear_queue",
+        kind=KIND_SPRINKLERS,
+        action="clear_queue",
+    ),
+    PiButtonDescription(
+        key="clear_rain_delay",
+        translation_key="clear_rain_delay",
+        kind=KIND_SPRINKLERS,
+        action="clear_rain_delay",
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    async_add_entities(
+        PiButton(connection, device.id, description)
+        for description in BUTTONS
+        for device in connection.devices_of_kind(description.kind)
+        if description.exists_fn(device.capabilities)
+    )
+
+
+class PiButton(PiSecureWsEntity, ButtonEntity):
+    entity_description: PiButtonDescription
+
+    def __init__(
+        self, connection: AgentConnection, device_id: str, description: PiButtonDescription
+    ) -> None:
+        super().__init__(connection, device_id, description.key)
+        self.entity_description = description
+
+    async def async_press(self) -> None:
+        await self.async_call(self.entity_description.action)

@@ -1,0 +1,100 @@
+"""The Pi camera: snapshots on request and a live MJPEG view of frames pushed over the channel.
+
+The agent never opens another port: frames of its ``stream`` action arrive over the session and
+feed Home Assistant's still-stream helper, as the ESPHome camera does. On/off is the privacy
+switch.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from homeassistant.components import camera
+from homeassistant.components.camera import Camera, CameraEntityFeature
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA
+from .entity import PiSecureWsEntity
+from .protocol.client import BinaryPayload
+from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.errors import PiSecureWsError
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    async_add_entities(
+        PiCamera(connection, device) for device in connection.devices_of_kind(KIND_CAMERA)
+    )
+
+
+class PiCamera(PiSecureWsEntity, Camera):
+    _attr_translation_key = "camera"
+    _attr_supported_features = CameraEntityFeature.ON_OFF
+
+    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
+        Camera.__init__(self)
+        PiSecureWsEntity.__init__(self, connection, device.id, "camera")
+        self._attr_name = device.name
+        self._max_fps = float(device.capabilities.get("max_fps") or DEFAULT_CAMERA_FPS)
+
+    @property
+    def is_on(self) -> bool:
+        return self.device_state.get("privacy") is not True
+
+    @property
+    def is_streaming(self) -> bool:
+        return bool(self.device_state.get("streaming"))
+
+    @property
+    def frame_interval(self) -> float:
+        return 1 / self._fps
+
+    @property
+    def _fps(self) -> float:
+        wanted = float(self.connection.entry.options.get(CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS))
+        return max(0.1, min(wanted, self._max_fps))
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        if not self.available or not self.is_on:
+            return None
+        params = {
+            key: value for key, value in (("width", width), ("height", height)) if value is not None
+        }
+        result = await self.async_call("snapshot", params)
+        return result.data if isinstance(result, BinaryPayload) else None
+
+    async def handle_async_mjpeg_stream(self, request: web.Request) -> web.StreamResponse | None:
+        if not self.available or not self.is_on:
+            return None
+        try:
+            stream = await self.connection.client.stream(
+                self.device_id, "stream", {"fps": self._fps}
+            )
+        except PiSecureWsError:
+            return None
+
+        async def next_frame() -> bytes | None:
+            # The helper ends the HTTP response when this returns None: the stream ended.
+            return await anext(stream, None)
+
+        try:
+            return await camera.async_get_still_stream(
+                request, next_frame, camera.DEFAULT_CONTENT_TYPE, 0.0
+            )
+        finally:
+            await stream.close()
+
+    async def async_turn_on(self) -> None:
+        await self.async_call("set_privacy", {"on": False})
+
+    async def async_turn_off(self) -> None:
+        await self.async_call("set_privacy", {"on": True})

@@ -1,0 +1,325 @@
+"""The one place that owns an entry's session with its agent.
+
+It keeps the client running in a background task (the client reconnects with back-off and
+resynchronises by itself), turns the client's events into entity updates, and decides what a
+failure means for the user: a network error only makes entities unavailable, a refused login
+starts a reauth flow, and a changed certificate raises a repair issue and stops connecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_CA_PEM,
+    CONF_CLIENT_ID,
+    CONF_FINGERPRINT,
+    CONF_REQUEST_TIMEOUT,
+    CONF_SECRET,
+    DEFAULT_REQUEST_TIMEOUT,
+    DOMAIN,
+    LOGGER,
+)
+from .protocol.client import (
+    AgentClient,
+    ClientEvent,
+    Connected,
+    Disconnected,
+    Hello,
+    StateChanged,
+)
+from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.errors import (
+    CertificateMismatch,
+    CommandError,
+    InvalidAuth,
+    PiSecureWsError,
+    RequestTimeout,
+    ServerAuthFailed,
+)
+from .protocol.messages import ERR_FORBIDDEN, ERR_INVALID_PARAMS, ERR_REFUSED
+
+PiSecureWsConfigEntry: TypeAlias = ConfigEntry["AgentConnection"]
+
+
+def create_client(data: dict[str, Any] | Any) -> AgentClient:
+    """A client for the connection details stored in (or about to be stored in) an entry."""
+    return AgentClient(
+        data[CONF_HOST],
+        data[CONF_PORT],
+        client_id=data[CONF_CLIENT_ID],
+        secret=data[CONF_SECRET],
+        fingerprint=data.get(CONF_FINGERPRINT),
+        ca_pem=data.get(CONF_CA_PEM),
+    )
+
+
+def certificate_issue_id(entry: ConfigEntry[Any]) -> str:
+    return f"certificate_mismatch_{entry.entry_id}"
+
+
+@callback
+def async_create_certificate_issue(
+    hass: HomeAssistant, entry: ConfigEntry[Any], err: CertificateMismatch
+) -> None:
+    """Tell the user the agent now shows another certificate; we do not connect until re-paired."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        certificate_issue_id(entry),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="certificate_mismatch",
+        translation_placeholders={
+            "title": entry.title,
+            "host": str(entry.data[CONF_HOST]),
+            "expected": err.expected,
+            "actual": err.actual or "a certificate not signed by the paired certificate authority",
+        },
+    )
+
+
+@dataclass
+class ConnectionStats:
+    """Counters for diagnostics."""
+
+    connects: int = 1
+    disconnects: int = 0
+    state_updates: int = 0
+    connected_since: datetime | None = field(default_factory=dt_util.utcnow)
+    last_disconnect: datetime | None = None
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connects": self.connects,
+            "disconnects": self.disconnects,
+            "state_updates": self.state_updates,
+            "connected_since": _iso(self.connected_since),
+            "last_disconnect": _iso(self.last_disconnect),
+            "last_error": self.last_error,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class AgentConnection:
+    """An entry's session: the client, the latest hello and states, and who to tell."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PiSecureWsConfigEntry,
+        client: AgentClient,
+        hello: Hello,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        self.hello = hello
+        self.states: dict[str, dict[str, Any]] = {k: dict(v) for k, v in hello.states.items()}
+        self.connected = True
+        self.stats = ConnectionStats()
+        # Valve entities register their zone here so the run_zone service can find it.
+        self.zones_by_unique_id: dict[str, tuple[str, str]] = {}
+        # How long opening a valve runs its zone, by (device id, zone id); set by number entities.
+        self.zone_run_seconds: dict[tuple[str, str], int] = {}
+        self._device_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        self._unsub_client: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def agent_id(self) -> str:
+        return self.hello.agent_id
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """One Home Assistant device per Pi; every value a string."""
+        info = DeviceInfo(
+            identifiers={(DOMAIN, self.hello.agent_id)},
+            name=self.hello.name,
+            manufacturer="Raspberry Pi",
+            sw_version=str(self.hello.version),
+        )
+        if self.hello.model:
+            info["model"] = str(self.hello.model)
+        return info
+
+    def devices_of_kind(self, kind: str) -> list[AgentDevice]:
+        return [device for device in self.hello.devices.values() if device.kind == kind]
+
+    @callback
+    def async_start(self) -> None:
+        """Listen to the client and keep its session in a background task.
+
+        A background task, so Home Assistant's shutdown never waits for the session to end.
+        """
+        self._unsub_client = self.client.add_listener(self._handle_event)
+        self._task = self.entry.async_create_background_task(
+            self.hass, self._async_keep_connected(), f"{DOMAIN} session {self.entry.title}"
+        )
+
+    async def async_close(self) -> None:
+        """End the session (unload): stop the task, close the client, forget listeners."""
+        if self._unsub_client is not None:
+            self._unsub_client()
+            self._unsub_client = None
+        # Ending on purpose: not a lost connection worth a log line.
+        self.connected = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.client.close()
+        self._device_listeners.clear()
+
+    async def _async_keep_connected(self) -> None:
+        try:
+            await self.client.run()
+        except InvalidAuth:
+            # A definite refusal of the secret: only the user can fix it, and retrying would only
+            # trip the agent's block list.
+            LOGGER.warning("%s refused the secret; asking for a new one", self.entry.title)
+            self.entry.async_start_reauth(self.hass)
+        except CertificateMismatch as err:
+            LOGGER.error("%s: %s; not connecting until it is re-paired", self.entry.title, err)
+            async_create_certificate_issue(self.hass, self.entry, err)
+        except ServerAuthFailed as err:
+            LOGGER.error("%s: the agent failed to prove its identity: %s", self.entry.title, err)
+            self.stats.last_error = str(err)
+        except PiSecureWsError as err:
+            LOGGER.error("%s: session ended: %s", self.entry.title, err)
+            self.stats.last_error = str(err)
+        finally:
+            if self.connected:
+                self._set_disconnected(None)
+
+    @callback
+    def _handle_event(self, event: ClientEvent) -> None:
+        if isinstance(event, StateChanged):
+            self.stats.state_updates += 1
+            self.states[event.device] = dict(event.state)
+            self._notify(event.device)
+        elif isinstance(event, Disconnected):
+            self._set_disconnected(event.error)
+        elif isinstance(event, Connected):
+            self._handle_connected(event.hello)
+
+    @callback
+    def _set_disconnected(self, error: Exception | None) -> None:
+        if self.connected:
+            LOGGER.info("Lost the connection to %s: %s", self.entry.title, error or "closed")
+        self.connected = False
+        self.stats.disconnects += 1
+        self.stats.last_disconnect = dt_util.utcnow()
+        self.stats.connected_since = None
+        if error is not None:
+            self.stats.last_error = str(error)
+        self._notify_all()
+
+    @callback
+    def _handle_connected(self, hello: Hello) -> None:
+        if not self.connected:
+            LOGGER.info("Connected to %s again", self.entry.title)
+        devices_changed = _device_layout(hello) != _device_layout(self.hello)
+        self.hello = hello
+        self.states = {k: dict(v) for k, v in hello.states.items()}
+        self.connected = True
+        self.stats.connects += 1
+        self.stats.connected_since = dt_util.utcnow()
+        if devices_changed:
+            # Entities are built from the device list: a changed agent configuration needs them
+            # built again.
+            LOGGER.info("%s reports other devices now; reloading", self.entry.title)
+            self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
+            return
+        self._notify_all()
+
+    @callback
+    def async_add_listener(self, device_id: str, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``update`` when the device's state or the connection changes."""
+        listeners = self._device_listeners.setdefault(device_id, [])
+        listeners.append(update)
+
+        @callback
+        def remove() -> None:
+            if update in listeners:
+                listeners.remove(update)
+
+        return remove
+
+    @callback
+    def _notify(self, device_id: str) -> None:
+        for update in list(self._device_listeners.get(device_id, ())):
+            update()
+
+    @callback
+    def _notify_all(self) -> None:
+        for device_id in list(self._device_listeners):
+            self._notify(device_id)
+
+    async def async_call(
+        self,
+        device_id: str,
+        action: str,
+        params: dict[str, Any] | None = None,
+        *,
+        data: bytes | None = None,
+    ) -> Any:
+        """Run an action on the agent; failures become errors Home Assistant shows the user."""
+        if not self.connected:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_connected",
+                translation_placeholders={"title": self.entry.title},
+            )
+        timeout = float(self.entry.options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT))
+        try:
+            return await self.client.call(device_id, action, params, timeout=timeout, data=data)
+        except PiSecureWsError as err:
+            raise self._user_error(device_id, action, err) from err
+
+    def _user_error(self, device_id: str, action: str, err: PiSecureWsError) -> HomeAssistantError:
+        placeholders = {
+            "title": self.entry.title,
+            "device": device_id,
+            "action": action,
+            "message": str(err),
+        }
+        if isinstance(err, CommandError):
+            placeholders["message"] = err.message
+            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS):
+                # The agent understood and said no (over a limit, rain delay...): the user's call.
+                return ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="refused",
+                    translation_placeholders=placeholders,
+                )
+            key = "forbidden" if err.code == ERR_FORBIDDEN else "command_failed"
+        elif isinstance(err, RequestTimeout):
+            key = "timeout"
+        else:
+            key = "not_connected"
+        return HomeAssistantError(
+            translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+        )
+
+
+def _device_layout(hello: Hello) -> dict[str, tuple[str, Any]]:
+    return {d.id: (d.kind, d.capabilities) for d in hello.devices.values()}

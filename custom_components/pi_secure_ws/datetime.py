@@ -1,0 +1,50 @@
+"""The sprinklers' rain delay: no zone runs before this moment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from homeassistant.components.datetime import DateTimeEntity
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_SPRINKLERS
+from .entity import PiSecureWsEntity
+from .util import parse_timestamp
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    async_add_entities(
+        RainDelay(connection, device.id) for device in connection.devices_of_kind(KIND_SPRINKLERS)
+    )
+
+
+class RainDelay(PiSecureWsEntity, DateTimeEntity):
+    """Unknown when there is no delay; the clear button (or a past moment) ends it."""
+
+    _attr_translation_key = "rain_delay"
+
+    def __init__(self, connection: AgentConnection, device_id: str) -> None:
+        super().__init__(connection, device_id, "rain_delay")
+
+    @property
+    def native_value(self) -> datetime | None:
+        until = parse_timestamp(self.device_state.get("rain_delay_until"))
+        if until is None or until <= dt_util.utcnow():
+            return None
+        return until
+
+    async def async_set_value(self, value: datetime) -> None:
+        if value <= dt_util.utcnow():
+            await self.async_call("clear_rain_delay")
+            return
+        await self.async_call("set_rain_delay", {"until": value.timestamp()})

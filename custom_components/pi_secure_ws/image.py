@@ -1,0 +1,55 @@
+"""The picture the frame shows now, as an image entity (a thumbnail fetched over the channel)."""
+
+from __future__ import annotations
+
+from homeassistant.components.image import ImageEntity
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_FRAME
+from .entity import PiSecureWsEntity
+from .protocol.client import BinaryPayload
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    async_add_entities(
+        FramePicture(hass, connection, device.id)
+        for device in connection.devices_of_kind(KIND_FRAME)
+    )
+
+
+class FramePicture(PiSecureWsEntity, ImageEntity):
+    _attr_translation_key = "current_picture"
+    _attr_content_type = "image/jpeg"
+
+    def __init__(self, hass: HomeAssistant, connection: AgentConnection, device_id: str) -> None:
+        ImageEntity.__init__(self, hass)
+        PiSecureWsEntity.__init__(self, connection, device_id, "picture")
+        self._shown = self._current()
+        self._attr_image_last_updated = dt_util.utcnow()
+
+    def _current(self) -> tuple[object, object]:
+        return (self.device_state.get("current"), self.device_state.get("index"))
+
+    @callback
+    def _handle_device_update(self) -> None:
+        # A new picture on the frame is a new image: browsers fetch it again.
+        if (current := self._current()) != self._shown:
+            self._shown = current
+            self._attr_image_last_updated = dt_util.utcnow()
+        super()._handle_device_update()
+
+    async def async_image(self) -> bytes | None:
+        if not self.available or self.device_state.get("current") is None:
+            return None
+        result = await self.async_call("thumbnail")
+        return result.data if isinstance(result, BinaryPayload) else None

@@ -1,0 +1,163 @@
+"""Numbers: each zone's run time (kept by Home Assistant) and the picture frame's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+    RestoreNumber,
+)
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_FRAME, KIND_SPRINKLERS
+from .entity import PiSecureWsEntity
+from .protocol.client import DeviceInfo as AgentDevice
+from .util import zone_list
+from .valve import zone_default_seconds
+
+PARALLEL_UPDATES = 0
+
+MAX_ZONE_SECONDS = 4 * 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameNumberDescription(NumberEntityDescription):
+    """A frame setting: read from the state, written with one action."""
+
+    state_key: str
+    action: str
+    param: str
+    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+    # The agent's scale per unit shown here (brightness: 0-255 on the agent, percent here).
+    scale: float = 1.0
+
+
+FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
+    FrameNumberDescription(
+        key="interval",
+        translation_key="frame_interval",
+        state_key="interval",
+        action="set_interval",
+        param="seconds",
+        device_class=NumberDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        native_min_value=1,
+        native_max_value=86400,
+        native_step=1,
+        mode=NumberMode.BOX,
+        entity_category=EntityCategory.CONFIG,
+    ),
+    FrameNumberDescription(
+        key="brightness",
+        translation_key="frame_brightness",
+        state_key="brightness",
+        action="set_brightness",
+        param="brightness",
+        native_unit_of_measurement="%",
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        mode=NumberMode.SLIDER,
+        scale=255 / 100,
+        exists_fn=lambda capabilities: bool(capabilities.get("backlight")),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    entities: list[NumberEntity] = [
+        ZoneRunTime(connection, device.id, zone)
+        for device in connection.devices_of_kind(KIND_SPRINKLERS)
+        for zone in zone_list(device.capabilities)
+    ]
+    entities.extend(
+        FrameNumber(connection, device, description)
+        for device in connection.devices_of_kind(KIND_FRAME)
+        for description in FRAME_NUMBERS
+        if description.exists_fn(device.capabilities)
+    )
+    async_add_entities(entities)
+
+
+class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
+    """How long opening the zone's valve runs it.
+
+    The agent knows only its configured default; a different time chosen here is kept by Home
+    Assistant (restored after a restart) and sent with every run.
+    """
+
+    _attr_translation_key = "zone_run_time"
+    _attr_device_class = NumberDeviceClass.DURATION
+    _attr_native_unit_of_measurement = UnitOfTime.SECONDS
+    _attr_native_min_value = 1
+    _attr_native_step = 1
+    _attr_mode = NumberMode.BOX
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
+        self.zone_id = str(zone["id"])
+        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
+        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
+        self._attr_native_max_value = float(zone.get("max_seconds") or MAX_ZONE_SECONDS)
+        self._attr_native_value = float(
+            min(zone_default_seconds(zone), self._attr_native_max_value)
+        )
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        last = await self.async_get_last_number_data()
+        restored = last.native_value if last is not None else None
+        if restored is not None and 1 <= restored <= self._attr_native_max_value:
+            self._attr_native_value = restored
+        self._publish()
+
+    def _publish(self) -> None:
+        assert self._attr_native_value is not None
+        self.connection.zone_run_seconds[(self.device_id, self.zone_id)] = round(
+            self._attr_native_value
+        )
+
+    async def async_set_native_value(self, value: float) -> None:
+        self._attr_native_value = value
+        self._publish()
+        self.async_write_ha_state()
+
+
+class FrameNumber(PiSecureWsEntity, NumberEntity):
+    entity_description: FrameNumberDescription
+
+    def __init__(
+        self,
+        connection: AgentConnection,
+        device: AgentDevice,
+        description: FrameNumberDescription,
+    ) -> None:
+        super().__init__(connection, device.id, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | None:
+        value = self.device_state.get(self.entity_description.state_key)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        return round(value / self.entity_description.scale, 1)
+
+    async def async_set_native_value(self, value: float) -> None:
+        description = self.entity_description
+        await self.async_call(
+            description.action, {description.param: round(value * description.scale)}
+        )

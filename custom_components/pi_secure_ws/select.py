@@ -1,0 +1,51 @@
+"""The picture frame's album: every picture, or one sub-folder of the pictures folder."""
+
+from __future__ import annotations
+
+from homeassistant.components.select import SelectEntity
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_FRAME
+from .entity import PiSecureWsEntity
+from .protocol.client import DeviceInfo as AgentDevice
+
+PARALLEL_UPDATES = 0
+
+# The option for "no album": every picture in the folder (translated in en.json).
+ALL_PICTURES = "all_pictures"
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    async_add_entities(
+        FrameAlbum(connection, device) for device in connection.devices_of_kind(KIND_FRAME)
+    )
+
+
+class FrameAlbum(PiSecureWsEntity, SelectEntity):
+    """Albums are the sub-folders the agent reported when the session started."""
+
+    _attr_translation_key = "album"
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
+        super().__init__(connection, device.id, "album")
+        albums = [str(album) for album in device.capabilities.get("albums") or []]
+        self._attr_options = [ALL_PICTURES, *(a for a in albums if a != ALL_PICTURES)]
+
+    @property
+    def current_option(self) -> str | None:
+        album = self.device_state.get("album")
+        if album is None:
+            return ALL_PICTURES
+        return str(album) if album in self._attr_options else None
+
+    async def async_select_option(self, option: str) -> None:
+        await self.async_call("set_album", {"album": None if option == ALL_PICTURES else option})

@@ -1,0 +1,181 @@
+"""Sensors: the Pi's health, when each zone's run ends, and the picture on the frame."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfInformation,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .connection import AgentConnection, PiSecureWsConfigEntry
+from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
+from .entity import PiSecureWsEntity
+from .util import dig, parse_timestamp, zone_list
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PiSensorDescription(SensorEntityDescription):
+    """A value read from one device kind's state."""
+
+    kind: str
+    value_fn: Callable[[dict[str, Any]], StateType | datetime]
+    # The system device lists the readings this Pi has; None means "always there".
+    capability: str | None = None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+SENSORS: tuple[PiSensorDescription, ...] = (
+    PiSensorDescription(
+        key="cpu_temperature",
+        translation_key="cpu_temperature",
+        kind=KIND_SYSTEM,
+        capability="cpu_temperature",
+        value_fn=lambda state: _number(state.get("cpu_temperature")),
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    PiSensorDescription(
+        key="uptime",
+        translation_key="uptime",
+        kind=KIND_SYSTEM,
+        capability="uptime",
+        value_fn=lambda state: _number(state.get("uptime")),
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+    ),
+    PiSensorDescription(
+        key="load",
+        translation_key="load",
+        kind=KIND_SYSTEM,
+        capability="load",
+        value_fn=lambda state: _number(dig(state, "load", "1m")),
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+    ),
+    PiSensorDescription(
+        key="disk_free",
+        translation_key="disk_free",
+        kind=KIND_SYSTEM,
+        capability="disk",
+        value_fn=lambda state: _number(dig(state, "disk", "free_bytes")),
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    PiSensorDescription(
+        key="memory_used",
+        translation_key="memory_used",
+        kind=KIND_SYSTEM,
+        capability="memory",
+        value_fn=lambda state: _number(dig(state, "memory", "used_percent")),
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    PiSensorDescription(
+        key="wifi_signal",
+        translation_key="wifi_signal",
+        kind=KIND_SYSTEM,
+        capability="wifi",
+        value_fn=lambda state: _number(dig(state, "wifi", "signal_dbm")),
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+    ),
+    PiSensorDescription(
+        key="current_picture",
+        translation_key="current_picture",
+        kind=KIND_FRAME,
+        value_fn=lambda state: state.get("current"),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    connection = entry.runtime_data
+    entities: list[SensorEntity] = []
+    for description in SENSORS:
+        for device in connection.devices_of_kind(description.kind):
+            listed = device.capabilities.get("sensors")
+            # The system device lists the readings this Pi has.
+            if isinstance(listed, list) and description.capability not in (None, *listed):
+                continue
+            entities.append(PiSensor(connection, device.id, description))
+    entities.extend(
+        ZoneRunEnds(connection, device.id, zone)
+        for device in connection.devices_of_kind(KIND_SPRINKLERS)
+        for zone in zone_list(device.capabilities)
+    )
+    async_add_entities(entities)
+
+
+class PiSensor(PiSecureWsEntity, SensorEntity):
+    entity_description: PiSensorDescription
+
+    def __init__(
+        self, connection: AgentConnection, device_id: str, description: PiSensorDescription
+    ) -> None:
+        super().__init__(connection, device_id, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        return self.entity_description.value_fn(self.device_state)
+
+
+class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
+    """When the zone's current run ends; unknown while it is closed."""
+
+    _attr_translation_key = "zone_run_ends"
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
+        self.zone_id = str(zone["id"])
+        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_ends")
+        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
+
+    @property
+    def native_value(self) -> datetime | None:
+        zone = dig(self.device_state, "zones", self.zone_id)
+        if not isinstance(zone, dict) or not zone.get("open"):
+            return None
+        return parse_timestamp(zone.get("ends_at"))
