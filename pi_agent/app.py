@@ -31,6 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 CLIENTS_FILE = "clients.json"
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart= brings the agent back
 STOP_TIMEOUT = 5.0
+RENEW_CHECK_INTERVAL = 24 * 3600.0
 
 
 class StartupError(Exception):
@@ -62,6 +63,7 @@ class AgentApp:
         self.stopped = asyncio.Event()
         self._advertiser: object | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -152,11 +154,33 @@ class AgentApp:
             for device in reversed(started):
                 await _stop_device(device)
             raise
-        if self.advertise:
+        if self.advertise and config.agent.zeroconf:
             self._advertiser = await _advertise(config, self.server.port)
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_periodically())
         systemd.notify_ready(f"listening on port {self.server.port}")
         # Pinged from the event loop: a hung loop stops the pings and systemd restarts the agent.
         self._watchdog = asyncio.get_running_loop().create_task(systemd.watchdog_pinger())
+
+    async def _renew_periodically(self) -> None:
+        """Renew the leaf before it expires while the agent keeps running (the CA stays)."""
+        while True:
+            await asyncio.sleep(RENEW_CHECK_INTERVAL)
+            self.renew_certificate()
+
+    def renew_certificate(self, *, force: bool = False) -> bool:
+        """Renew the leaf if it is due; new handshakes use it, sessions go on."""
+        if self.server is None:
+            return False
+        try:
+            if not pki.renew_leaf_if_needed(self.config_dir, force=force):
+                return False
+            pki.load_server_cert(self.server.ssl_context, self.config_dir)
+            self.server.leaf_der = pki.load_leaf_cert(self.config_dir).public_bytes(Encoding.DER)
+        except pki.PkiError as err:
+            _LOGGER.error("could not renew the TLS certificate: %s", err)
+            return False
+        _LOGGER.info("renewed the TLS certificate (the pinned CA is unchanged)")
+        return True
 
     @staticmethod
     def _directory(store: CredentialStore) -> ClientDirectory:
@@ -200,8 +224,9 @@ class AgentApp:
     async def stop(self) -> None:
         """Leave the hardware safe first, then close sessions and the listener."""
         systemd.notify_stopping()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        for task in (self._watchdog, self._renewer):
+            if task is not None:
+                task.cancel()
         for device in reversed(list(self.devices.values())):
             await _stop_device(device)
         if self.server is not None:
@@ -225,7 +250,8 @@ def _pin_factory(mock: bool) -> object | None:
         return None  # gpiozero's default: lgpio on a Pi
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    return MockFactory(pin_class=MockPWMPin)
+    factory: object = MockFactory(pin_class=MockPWMPin)
+    return factory
 
 
 def _model(root: Path = Path("/")) -> str | None:
@@ -255,11 +281,14 @@ async def _unadvertise(handle: object) -> None:
 
 def run_agent(config_dir: Path, log_level: str = "INFO") -> int:
     """Run until SIGTERM/SIGINT; return the process exit status."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    handler = logging.StreamHandler(sys.stderr)
+    # Under systemd, priority prefixes give the journal real levels; elsewhere a plain format.
+    handler.setFormatter(
+        systemd.JournalFormatter()
+        if systemd.stderr_is_journal()
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     return asyncio.run(_main(config_dir))
 
 

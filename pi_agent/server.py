@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import voluptuous as vol
 from pi_secure_ws_protocol import messages as m
@@ -130,14 +130,17 @@ class AgentServer:
     async def start(self) -> None:
         origins: list[Any] = [None, *self.allowed_origins]
 
-        def create_connection(*args: Any, **kwargs: Any) -> GatedConnection:
-            return GatedConnection(self, *args, **kwargs)
+        # websockets instantiates this class at each TCP accept; it carries this server along.
+        connection_class = cast(
+            "type[ServerConnection]",
+            type("BoundGatedConnection", (GatedConnection,), {"agent": self}),
+        )
 
         self._server = await serve(
             self._handle,
             self.host,
             self.port,
-            create_connection=create_connection,
+            create_connection=connection_class,
             process_request=self._process_request,
             origins=origins,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
@@ -273,9 +276,7 @@ class AgentServer:
 
     async def _login(self, connection: GatedConnection) -> tuple[str, Role] | None:
         source = connection.source
-        await connection.send(
-            m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=self.ca_pem)
-        )
+        await connection.send(m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=self.ca_pem))
         exchange = ServerExchange(tls_server_end_point(self.leaf_der), self.clients.lookup)
         try:
             first = await _recv_prelogin(connection, m.AUTH_CLIENT_FIRST)
@@ -364,9 +365,10 @@ class GatedConnection(ServerConnection):
     handshake itself and arms the login deadline, then hands the TLS transport to websockets.
     """
 
-    def __init__(self, agent: AgentServer, *args: Any, **kwargs: Any) -> None:
+    agent: ClassVar[AgentServer]  # set on the per-server subclass made in AgentServer.start()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.agent = agent
         self.source = "?"
         self._admitted = False
         self._reserved = False
@@ -522,10 +524,12 @@ class Session:
                         )
                         await connection.close(CloseCode.POLICY_VIOLATION, "message flood")
                         break
-                    await self._send_error(None, m.ERR_RATE_LIMITED, "too many messages")
+                    await self._send_error(
+                        _peek_request_id(frame), m.ERR_RATE_LIMITED, "too many messages"
+                    )
                     continue
                 self._overruns = 0
-                self._start(self._handle_frame(frame))
+                await self._handle_frame(frame)
         except ConnectionClosed:
             pass
         finally:
@@ -578,8 +582,19 @@ class Session:
         except ProtocolError as err:
             await self._send_error(request_id, m.ERR_INVALID_MESSAGE, str(err))
             return
-        async with self._in_flight:
+        if message["type"] == m.CALL:
+            # Device actions may take a while (a snapshot, a fade): run them beside the reader,
+            # at most MAX_IN_FLIGHT at once, so one slow action does not stall the session.
+            await self._in_flight.acquire()
+            self._start(self._call_released(message, payload))
+        else:
             await self._dispatch(message, payload)
+
+    async def _call_released(self, message: dict[str, Any], payload: bytes | None) -> None:
+        try:
+            await self._call(message["id"], message, payload)
+        finally:
+            self._in_flight.release()
 
     async def _dispatch(self, message: dict[str, Any], payload: bytes | None) -> None:
         request_id: int = message["id"]
@@ -596,8 +611,6 @@ class Session:
                 return
             task.cancel()
             await self._send(m.encode(m.RESULT, id=request_id, data={}))
-        elif type_ == m.CALL:
-            await self._call(request_id, message, payload)
 
     async def _call(self, request_id: int, message: dict[str, Any], payload: bytes | None) -> None:
         device = self.agent.devices.get(message["device"])
@@ -731,6 +744,17 @@ async def _recv_prelogin(connection: ServerConnection, expected: str) -> dict[st
     return message
 
 
+def _peek_request_id(frame: str | bytes) -> int | None:
+    """The id of a refused message, so its sender gets the error at once, not a timeout."""
+    try:
+        if isinstance(frame, bytes):
+            header, _ = decode_frame(frame)
+            return _request_id(header)
+        return _request_id(m.parse_json(frame)) if len(frame) <= MAX_TEXT_MESSAGE else None
+    except ProtocolError:
+        return None
+
+
 def _request_id(value: Mapping[str, Any]) -> int | None:
     request_id = value.get("id")
     if isinstance(request_id, int) and not isinstance(request_id, bool) and request_id >= 0:
@@ -763,5 +787,3 @@ def _printable(value: str | None, limit: int = 64) -> str:
         return "(none)"
     clean = "".join(ch if ch.isprintable() else "?" for ch in value[:limit])
     return repr(clean)
-
-

@@ -53,8 +53,10 @@ async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, obje
         ('{"v": 2, "type": "ping", "id": 1}', m.ERR_INVALID_MESSAGE),
         ('{"v": 1, "type": "launch_missiles", "id": 7}', m.ERR_UNKNOWN_TYPE),
         ('{"v": 1, "type": "call", "id": 8}', m.ERR_INVALID_MESSAGE),
-        ('{"v": 1, "type": "call", "id": 9, "device": "system", "action": "x", "evil": 1}',
-         m.ERR_INVALID_MESSAGE),
+        (
+            '{"v": 1, "type": "call", "id": 9, "device": "system", "action": "x", "evil": 1}',
+            m.ERR_INVALID_MESSAGE,
+        ),
         ('{"v": 1, "type": "ping", "id": NaN}', m.ERR_INVALID_MESSAGE),
         ("[" * 3000 + "]" * 3000, m.ERR_INVALID_MESSAGE),
     ],
@@ -126,11 +128,11 @@ async def test_changes_are_pushed_to_every_client(agent_factory: Factory) -> Non
 async def test_message_flood_is_rate_limited(agent_factory: Factory) -> None:
     async with agent_factory("[limits]\nmessages_per_second = 20\n") as agent:
         client = await agent.connected_client()
-        results = await asyncio.gather(
-            *(client.ping() for _ in range(120)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(client.ping() for _ in range(120)), return_exceptions=True)
         limited = [r for r in results if isinstance(r, Exception)]
         assert limited, "a burst of 120 messages went through a limit of 20/s"
+        # Refused at once with the request's id, not left to time out.
+        assert all(isinstance(r, CommandError) and r.code == m.ERR_RATE_LIMITED for r in limited)
         assert len(results) - len(limited) >= 20
         await asyncio.sleep(0.3)
         await client.ping()  # the session survives a burst
