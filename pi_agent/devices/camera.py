@@ -1,0 +1,458 @@
+"""The camera: JPEG snapshots, and one shared capture pipeline fanned out to stream subscribers.
+
+The pipeline runs only while somebody watches, at the highest rate any subscriber asked for. Each
+subscriber has a one-frame slot that the newest frame overwrites, so a slow subscriber drops frames
+and never holds up the others or makes the agent buffer. Backend calls (libcamera, JPEG encoding)
+block, so they run on one worker thread, strictly one after another, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import voluptuous as vol
+from pi_secure_ws_protocol.const import Role
+
+from pi_agent.state_store import StateStore
+
+from .base import (
+    Action,
+    BinaryResult,
+    CallContext,
+    Device,
+    DeviceContext,
+    DeviceError,
+    Refused,
+    StreamResult,
+)
+from .camera_backends import CameraBackend, Size, make_backend
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_KEY: Final = "camera"
+DEVICE_ID: Final = "camera"
+BACKENDS: Final = ("auto", "picamera2", "test_pattern")
+STATE_FILE_NAME: Final = "camera.json"
+MAX_SIDE: Final = 4096
+MIN_FPS: Final = 0.1
+DEFAULT_RETRY_INITIAL: Final = 0.5
+DEFAULT_RETRY_MAX: Final = 30.0
+
+_T = TypeVar("_T")
+
+_side = vol.All(int, vol.Range(min=16, max=MAX_SIDE))
+
+CONFIG_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("name", default="Camera"): vol.All(str, vol.Length(min=1, max=64)),
+        vol.Optional("backend", default="auto"): vol.In(
+            BACKENDS, msg=f"expected one of {', '.join(BACKENDS)}"
+        ),
+        vol.Optional("width", default=1280): _side,
+        vol.Optional("height", default=720): _side,
+        vol.Optional("max_fps", default=10): vol.All(
+            vol.Any(int, float), vol.Coerce(float), vol.Range(min=MIN_FPS, max=60)
+        ),
+        vol.Optional("jpeg_quality", default=80): vol.All(int, vol.Range(min=10, max=95)),
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+_SNAPSHOT_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("width"): vol.All(vol.Coerce(int), vol.Range(min=16, max=MAX_SIDE)),
+        vol.Optional("height"): vol.All(vol.Coerce(int), vol.Range(min=16, max=MAX_SIDE)),
+    }
+)
+_PRIVACY_SCHEMA: Final = vol.Schema({vol.Required("on"): vol.Boolean()})
+
+
+def used_pins(section: Any) -> list[tuple[str, int]]:
+    """The camera has its own connector: no GPIO pins."""
+    return []
+
+
+def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
+    backend = make_backend(section["backend"], section["width"], section["height"], mock=ctx.mock)
+    return [
+        CameraDevice(
+            backend,
+            name=section["name"],
+            max_fps=section["max_fps"],
+            jpeg_quality=section["jpeg_quality"],
+            state_file=ctx.state_dir / STATE_FILE_NAME,
+        )
+    ]
+
+
+class _Subscriber:
+    """One stream client: a one-frame slot, paced to the rate it asked for."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.period = 1.0 / fps
+        self.slot: bytes | None = None
+        self.ready = asyncio.Event()
+        self.closed = False
+        self.next_due = 0.0
+
+    def offer(self, frame: bytes, now: float, tolerance: float) -> None:
+        """Take ``frame`` if this subscriber is due one; an unsent older frame is dropped."""
+        if self.closed or now < self.next_due - tolerance:
+            return
+        self.slot = frame
+        self.ready.set()
+        self.next_due += self.period
+        if self.next_due < now - self.period:
+            # After a stall (backend retry), pace from now rather than catch up with a burst.
+            self.next_due = now + self.period
+
+    def close(self) -> None:
+        self.closed = True
+        self.slot = None
+        self.ready.set()
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while not self.closed:
+            await self.ready.wait()
+            self.ready.clear()
+            frame, self.slot = self.slot, None
+            if frame is not None and not self.closed:
+                yield frame
+
+
+class CameraDevice(Device):
+    """Snapshots and shared streams from one backend, with a privacy switch."""
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        backend: CameraBackend,
+        *,
+        device_id: str = DEVICE_ID,
+        name: str = "Camera",
+        max_fps: float = 10.0,
+        jpeg_quality: int = 80,
+        state_file: Path | None = None,
+        retry_initial: float = DEFAULT_RETRY_INITIAL,
+        retry_max: float = DEFAULT_RETRY_MAX,
+    ) -> None:
+        super().__init__(device_id, name)
+        self._backend = backend
+        self._max_fps = max_fps
+        self._quality = jpeg_quality
+        self._store = StateStore(state_file) if state_file is not None else None
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._privacy = bool(self._store.get("privacy", False)) if self._store else False
+        self._error: str | None = None
+        self._subscribers: list[_Subscriber] = []
+        self._subscribers_changed = asyncio.Event()
+        self._capture_task: asyncio.Task[None] | None = None
+        self._recovery_task: asyncio.Task[None] | None = None
+        self._winding_down: set[asyncio.Task[None]] = set()
+        # One worker: backend calls never overlap, even when a waiting coroutine is cancelled.
+        self._executor: ThreadPoolExecutor | None = None
+        self._backend_running = False  # touched only on the worker thread
+        self._stopped = False
+        self.frames_captured = 0
+        self._actions = {
+            "snapshot": Action("snapshot", self._handle_snapshot, _SNAPSHOT_SCHEMA, Role.VIEWER),
+            "stream": Action(
+                "stream",
+                self._handle_stream,
+                vol.Schema(
+                    {
+                        vol.Optional("fps", default=max_fps): vol.All(
+                            vol.Coerce(float), vol.Range(min=MIN_FPS)
+                        )
+                    }
+                ),
+                Role.VIEWER,
+            ),
+            "set_privacy": Action(
+                "set_privacy", self._handle_set_privacy, _PRIVACY_SCHEMA, Role.CONTROL
+            ),
+        }
+
+    # Device interface
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "width": self._backend.width,
+            "height": self._backend.height,
+            "max_fps": self._max_fps,
+            "backend": self._backend.name,
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "streaming": self._capture_task is not None,
+            "subscribers": len(self._subscribers),
+            "privacy": self._privacy,
+            "error": self._error,
+            "fps": self._pipeline_fps(),
+        }
+
+    def actions(self) -> Mapping[str, Action]:
+        return self._actions
+
+    async def start(self) -> None:
+        if self._privacy:
+            return
+        try:
+            await self._run(self._backend.probe)
+        except Exception as err:
+            self._set_error(_reason(err))
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for subscriber in self._subscribers:
+            subscriber.close()
+        self._subscribers.clear()
+        for task in (self._capture_task, self._recovery_task, *self._winding_down):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            await asyncio.wait_for(self._run(self._release_backend), 5.0)
+        except Exception:
+            _LOGGER.exception("releasing the camera failed")
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    # Introspection for tests and diagnostics
+
+    def pending_frames(self) -> int:
+        """Frames waiting in subscriber slots: never more than one per subscriber."""
+        return sum(1 for subscriber in self._subscribers if subscriber.slot is not None)
+
+    # Actions
+
+    async def _handle_snapshot(self, params: dict[str, Any], call: CallContext) -> BinaryResult:
+        if self._privacy:
+            raise Refused("the camera is in privacy mode")
+        size = self._snapshot_size(params.get("width"), params.get("height"))
+        try:
+            data = await self._run(self._capture_blocking, size)
+        except Exception as err:
+            self._set_error(_reason(err))
+            raise DeviceError(f"camera: {_reason(err)}") from err
+        finally:
+            if self._capture_task is None:
+                # Nobody streams: do not leave the camera (and its LED) on after a snapshot.
+                await self._run(self._release_backend)
+        self._set_error(None)
+        width, height = size or (self._backend.width, self._backend.height)
+        return BinaryResult(data, "image/jpeg", {"width": width, "height": height})
+
+    async def _handle_stream(self, params: dict[str, Any], call: CallContext) -> StreamResult:
+        if self._privacy:
+            raise Refused("the camera is in privacy mode")
+        fps = float(params["fps"])
+        if fps > self._max_fps:
+            # Refused, not clamped: the client learns the limit instead of a silently lower rate.
+            raise Refused(f"fps {fps:g} is above this camera's max_fps of {self._max_fps:g}")
+        subscriber = _Subscriber(fps)
+        self._subscribers.append(subscriber)
+        self._subscribers_changed.set()
+        if self._capture_task is None:
+            self._capture_task = asyncio.create_task(self._capture_loop(), name="camera-capture")
+        self.notify_state()
+
+        async def close() -> None:
+            self._unsubscribe(subscriber)
+
+        return StreamResult(
+            subscriber.frames(),
+            close,
+            "image/jpeg",
+            {"fps": fps, "width": self._backend.width, "height": self._backend.height},
+        )
+
+    async def _handle_set_privacy(
+        self, params: dict[str, Any], call: CallContext
+    ) -> dict[str, Any]:
+        on = bool(params["on"])
+        if on != self._privacy:
+            self._privacy = on
+            self._save_privacy()
+            _LOGGER.info("camera privacy %s by client %s", "on" if on else "off", call.client_id)
+            if on:
+                await self._shut_down_capture()
+            elif self._error is not None:
+                self._start_recovery()
+            self.notify_state()
+        return {"privacy": self._privacy}
+
+    # The pipeline
+
+    def _pipeline_fps(self) -> float:
+        if self._capture_task is None or not self._subscribers:
+            return 0.0
+        return max(subscriber.fps for subscriber in self._subscribers)
+
+    def _unsubscribe(self, subscriber: _Subscriber) -> None:
+        if subscriber not in self._subscribers:
+            return
+        subscriber.close()
+        self._subscribers.remove(subscriber)
+        self._subscribers_changed.set()
+        if not self._subscribers and self._capture_task is not None:
+            task, self._capture_task = self._capture_task, None
+            task.cancel()
+            # It still releases the camera on its way out: stop() waits for that.
+            self._winding_down.add(task)
+            task.add_done_callback(self._winding_down.discard)
+        self.notify_state()
+
+    async def _shut_down_capture(self) -> None:
+        for subscriber in self._subscribers:
+            subscriber.close()
+        self._subscribers.clear()
+        for task in (self._capture_task, self._recovery_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._capture_task = None
+        self._recovery_task = None
+        await self._run(self._release_backend)
+
+    async def _capture_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = self._retry_initial
+        try:
+            while self._subscribers:
+                fps = max(subscriber.fps for subscriber in self._subscribers)
+                period = 1.0 / fps
+                started = loop.time()
+                try:
+                    frame = await self._run(self._capture_blocking, None)
+                except Exception as err:
+                    self._set_error(_reason(err))
+                    await self._run(self._release_backend)
+                    await self._wait_for_change(backoff)
+                    backoff = min(backoff * 2, self._retry_max)
+                    continue
+                backoff = self._retry_initial
+                self._set_error(None)
+                self.frames_captured += 1
+                now = loop.time()
+                for subscriber in self._subscribers:
+                    subscriber.offer(frame, now, period / 2)
+                await self._wait_for_change(period - (loop.time() - started))
+        finally:
+            await self._run(self._release_backend)
+            if self._capture_task is asyncio.current_task():
+                self._capture_task = None
+                self.notify_state()
+            if self._error is not None:
+                self._start_recovery()  # nobody watches now: keep retrying in the background
+
+    async def _wait_for_change(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less when subscribers come or go (the rate may change)."""
+        self._subscribers_changed.clear()
+        if delay <= 0:
+            return
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._subscribers_changed.wait()
+
+    # Errors and recovery
+
+    def _set_error(self, reason: str | None) -> None:
+        if reason == self._error:
+            return
+        if reason is None:
+            _LOGGER.info("camera recovered")
+        else:
+            _LOGGER.warning("camera error: %s", reason)
+        self._error = reason
+        self.notify_state()
+        if reason is not None and self._capture_task is None:
+            self._start_recovery()
+
+    def _start_recovery(self) -> None:
+        if self._stopped or self._privacy:
+            return
+        if self._recovery_task is None or self._recovery_task.done():
+            self._recovery_task = asyncio.create_task(self._recover(), name="camera-recovery")
+
+    async def _recover(self) -> None:
+        """With nobody streaming, retry the backend with back-off until a test frame works."""
+        delay = self._retry_initial
+        while self._error is not None and not self._privacy:
+            await asyncio.sleep(delay)
+            if self._capture_task is not None:
+                return  # the stream pipeline retries on its own
+            try:
+                await self._run(self._self_test)
+            except Exception as err:
+                reason = _reason(err)
+                if reason != self._error:
+                    self._error = reason
+                    self.notify_state()
+                delay = min(delay * 2, self._retry_max)
+                continue
+            finally:
+                if self._capture_task is None:
+                    await self._run(self._release_backend)
+            self._error = None
+            _LOGGER.info("camera recovered")
+            self.notify_state()
+
+    # Worker-thread side
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _capture_blocking(self, size: Size | None) -> bytes:
+        if not self._backend_running:
+            self._backend.start()
+            self._backend_running = True
+        return self._backend.capture_jpeg(size, self._quality)
+
+    def _self_test(self) -> None:
+        self._backend.probe()
+        self._capture_blocking((64, 64))
+
+    def _release_backend(self) -> None:
+        if self._backend_running:
+            self._backend_running = False
+            self._backend.stop()
+
+    # Helpers
+
+    def _snapshot_size(self, width: int | None, height: int | None) -> Size | None:
+        native_w, native_h = self._backend.width, self._backend.height
+        if width is None and height is None:
+            return None
+        if width is None:
+            assert height is not None
+            width = max(1, round(height * native_w / native_h))
+        if height is None:
+            height = max(1, round(width * native_h / native_w))
+        return (width, height)
+
+    def _save_privacy(self) -> None:
+        if self._store is not None:
+            self._store.set("privacy", self._privacy)
+            # A privacy switch must hold after a power cut: write now, not in a second.
+            self._store.flush()
+
+
+def _reason(err: BaseException) -> str:
+    return str(err) or type(err).__name__
