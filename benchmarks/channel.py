@@ -330,6 +330,8 @@ async def run(quick: bool) -> None:
         f"  connect + SCRAM login + hello, median  {ms(login)}   ratio {login / bare_connect:.2f}x "
         "(target <= 1.5x)"
     )
+    first = statistics.median(ours["first_login"])
+    print(f"  first login of a new client, median    {ms(first)}   ratio {first / bare_connect:.2f}x")
     for name, data in (
         ("floor echo", bare["rtt"]),
         ("agent ping", ours["rtt"]),

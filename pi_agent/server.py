@@ -185,6 +185,16 @@ class AgentServer:
                 closed += 1
         return closed
 
+    @property
+    def leaf_der(self) -> bytes:
+        return self._leaf_der
+
+    @leaf_der.setter
+    def leaf_der(self, der: bytes) -> None:
+        # The channel binding every login checks: computed once per certificate.
+        self._leaf_der = der
+        self.channel_binding = tls_server_end_point(der)
+
     # ---- admission at TCP accept ---------------------------------------------------------
 
     def admit(self, source: str) -> tuple[bool, str]:
@@ -277,7 +287,7 @@ class AgentServer:
     async def _login(self, connection: GatedConnection) -> tuple[str, Role] | None:
         source = connection.source
         await connection.send(m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=self.ca_pem))
-        exchange = ServerExchange(tls_server_end_point(self.leaf_der), self.clients.lookup)
+        exchange = ServerExchange(self.channel_binding, self.clients.lookup)
         try:
             first = await _recv_prelogin(connection, m.AUTH_CLIENT_FIRST)
             if first["mechanism"] != MECHANISM:

@@ -32,7 +32,7 @@ login_timeout = 5.0                 # seconds from TCP accept to a completed log
 max_unauthenticated = 32
 max_unauthenticated_per_source = 4
 prelogin_max_frame = 4096
-max_message_size = 1048576          # after login
+max_message_size = 16777216         # after login (picture uploads must fit)
 messages_per_second = 50            # per session, burst 2x
 
 [blocklist]
@@ -76,7 +76,7 @@ def test_documented_example(tmp_path: Path) -> None:
     assert config.agent.advertise_host == "gardenpi.local"
     assert config.agent.hardware == "mock"
     assert config.agent.state_dir == tmp_path / "c" / "state"
-    assert config.limits == Limits(5.0, 32, 4, 4096, 1048576, 50.0)
+    assert config.limits == Limits(5.0, 32, 4, 4096, 16 * 1024 * 1024, 50.0)
     assert config.blocklist == BlocklistSettings(5, 1.0, 900.0, 900.0, 4096)
     assert config.security == Security(())
     assert config.devices == {}

@@ -165,6 +165,7 @@ class AgentClient:
         self.hello: Hello | None = None
         self.states: dict[str, dict[str, Any]] = {}
         self._ws: ClientConnection | None = None
+        self._context: tuple[tuple[str | None, str | None], ssl.SSLContext] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._streams: dict[int, ClientStream] = {}
@@ -290,6 +291,13 @@ class AgentClient:
     # ---- connection and login ------------------------------------------------------------
 
     def _ssl_context(self) -> ssl.SSLContext:
+        # Reused across reconnects while the pin is unchanged: building one costs a millisecond.
+        key = (self.fingerprint, self.ca_pem)
+        if self._context is None or self._context[0] != key:
+            self._context = (key, self._new_ssl_context())
+        return self._context[1]
+
+    def _new_ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
         # Trust is the pinned private CA, not a name: agents move between DHCP addresses.
