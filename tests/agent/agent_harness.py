@@ -85,7 +85,9 @@ class RunningAgent:
         self.clients.append(client)
         return client
 
-    async def connected_client(self, client_id: str = "homeassistant", **kwargs: Any) -> AgentClient:
+    async def connected_client(
+        self, client_id: str = "homeassistant", **kwargs: Any
+    ) -> AgentClient:
         client = self.client(client_id, **kwargs)
         await client.connect()
         return client

@@ -20,8 +20,9 @@ CBIND = b"\x01" * 32
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 message_like = st.fixed_dictionaries(
@@ -95,8 +96,10 @@ def test_login_parser_survives_arbitrary_messages(first: str, final: str) -> Non
 
     def lookup(client_id: str) -> tuple[Any, bool]:
         looked_up.append(client_id)
-        return (VERIFIER, True) if client_id == "homeassistant" else (
-            fake_verifier(client_id, b"seed"), False
+        return (
+            (VERIFIER, True)
+            if client_id == "homeassistant"
+            else (fake_verifier(client_id, b"seed"), False)
         )
 
     exchange = ServerExchange(CBIND, lookup)

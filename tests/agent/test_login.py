@@ -57,7 +57,9 @@ async def scram_login(
     """Run the client side by hand; return the agent's last answer and the client-final sent."""
     json.loads(await ws.recv())  # auth_start
     exchange = ClientExchange(client_id, secret, tls_server_end_point(leaf_of(ws)))
-    await ws.send(m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first()))
+    await ws.send(
+        m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
+    )
     server_first = json.loads(await ws.recv())
     final = exchange.client_final(server_first["message"])
     await ws.send(m.encode(m.AUTH_CLIENT_FINAL, message=final))
@@ -125,9 +127,10 @@ async def test_login_replayed_from_an_earlier_session_fails(agent: RunningAgent)
     # An eavesdropper replays both messages of that login on a new connection.
     ws = await raw_connect(agent)
     json.loads(await ws.recv())
-    recorded_first = "p=tls-server-end-point,,n=homeassistant,r=" + recorded_final.split("r=")[
-        1
-    ].split(",")[0][:24]
+    recorded_first = (
+        "p=tls-server-end-point,,n=homeassistant,r="
+        + recorded_final.split("r=")[1].split(",")[0][:24]
+    )
     await ws.send(m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=recorded_first))
     json.loads(await ws.recv())  # a new server nonce: the old proof cannot match
     await ws.send(m.encode(m.AUTH_CLIENT_FINAL, message=recorded_final))
@@ -166,7 +169,9 @@ async def test_pinned_ca_pem_makes_tls_itself_refuse_another_agent(
         assert impostor.app.server.stats["refused"] == 0  # TLS failed before any request
 
 
-async def test_relaying_man_in_the_middle_cannot_log_in(agent: RunningAgent, tmp_path: Path) -> None:
+async def test_relaying_man_in_the_middle_cannot_log_in(
+    agent: RunningAgent, tmp_path: Path
+) -> None:
     """A relay with its own certificate: even a client tricked into pinning the relay's CA
     cannot be logged in to the real agent, because the proof is bound to the certificate seen."""
     relay_dir = tmp_path / "relay"
@@ -199,7 +204,10 @@ async def test_relaying_man_in_the_middle_cannot_log_in(agent: RunningAgent, tmp
         from pi_secure_ws_protocol.client import AgentClient
 
         victim = AgentClient(
-            "127.0.0.1", port, client_id="homeassistant", secret=agent.secret,
+            "127.0.0.1",
+            port,
+            client_id="homeassistant",
+            secret=agent.secret,
             fingerprint=relay_fingerprint,
         )
         with pytest.raises((InvalidAuth, ServerAuthFailed)):
@@ -222,7 +230,9 @@ async def test_client_rejects_an_agent_that_fails_its_proof(agent: RunningAgent)
         await ws.send(m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=ca_pem))
         exchange = ServerExchange(cbind, lambda _id: (wrong, True))
         first = json.loads(await ws.recv())
-        await ws.send(m.encode(m.AUTH_SERVER_FIRST, message=exchange.server_first(first["message"])))
+        await ws.send(
+            m.encode(m.AUTH_SERVER_FIRST, message=exchange.server_first(first["message"]))
+        )
         await ws.recv()
         # It cannot check the proof, so it pretends: a made-up server signature.
         fake = base64.b64encode(b"\x00" * 32).decode()
@@ -231,12 +241,17 @@ async def test_client_rejects_an_agent_that_fails_its_proof(agent: RunningAgent)
         await asyncio.sleep(1)
 
     ssl_context = pki.server_ssl_context(agent.config_dir)
-    async with serve(fake_agent, "127.0.0.1", 0, ssl=ssl_context, subprotocols=[SUBPROTOCOL]) as srv:
+    async with serve(
+        fake_agent, "127.0.0.1", 0, ssl=ssl_context, subprotocols=[SUBPROTOCOL]
+    ) as srv:
         port = srv.sockets[0].getsockname()[1]
         from pi_secure_ws_protocol.client import AgentClient
 
         client = AgentClient(
-            "127.0.0.1", port, client_id="homeassistant", secret=agent.secret,
+            "127.0.0.1",
+            port,
+            client_id="homeassistant",
+            secret=agent.secret,
             fingerprint=agent.fingerprint,
         )
         with pytest.raises(ServerAuthFailed):
