@@ -1,0 +1,239 @@
+"""Every device kind through the real authenticated channel, asserting real MockFactory pins."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_harness import RunningAgent
+from PIL import Image
+from pi_secure_ws_protocol import messages as m
+from pi_secure_ws_protocol.client import BinaryPayload
+from pi_secure_ws_protocol.errors import CommandError
+
+Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
+
+DEVICES = """
+[[light]]
+id = "porch"
+name = "Porch"
+pin = 17
+dimmable = true
+
+[[light]]
+id = "relay_light"
+name = "Relay light"
+pin = 27
+active_high = false
+
+[sprinklers]
+max_concurrent = 1
+max_run_seconds = 30
+
+[sprinklers.pump]
+pin = 25
+lead = 0.05
+lag = 0.05
+
+[[sprinklers.zone]]
+id = "lawn"
+name = "Lawn"
+pin = 22
+default_seconds = 5
+max_seconds = 10
+
+[[sprinklers.zone]]
+id = "beds"
+name = "Beds"
+pin = 23
+
+[frame]
+folder = "pictures"
+interval = 60
+crossfade = 0
+max_upload_bytes = 200000
+
+[camera]
+backend = "test_pattern"
+width = 320
+height = 240
+max_fps = 10
+"""
+
+
+def pin_of(agent: RunningAgent, device_id: str) -> Any:
+    return agent.app.devices[device_id]._output.pin  # type: ignore[attr-defined]
+
+
+def zone_pin(agent: RunningAgent, zone: str) -> Any:
+    controller = agent.app.devices["sprinklers"]
+    return controller._zones[zone].relay._output.pin  # type: ignore[attr-defined]
+
+
+def pump_pin(agent: RunningAgent) -> Any:
+    return agent.app.devices["sprinklers"]._pump._output.pin  # type: ignore[attr-defined]
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+async def devices_agent(agent_factory: Factory, tmp_path: Path) -> Any:
+    # Pictures for the frame, in the state dir the config points at.
+    async with agent_factory(
+        DEVICES, clients={"homeassistant": "control", "panel": "viewer"}
+    ) as agent:
+        yield agent
+
+
+async def test_hello_describes_every_device(devices_agent: RunningAgent) -> None:
+    hello = await (await devices_agent.connected_client()).connect()
+    kinds = {d.id: d.kind for d in hello.devices.values()}
+    assert kinds == {
+        "system": "system",
+        "porch": "light",
+        "relay_light": "light",
+        "sprinklers": "sprinkler_controller",
+        "frame": "picture_frame",
+        "camera": "camera",
+    }
+    assert hello.devices["porch"].capabilities["dimmable"] is True
+    assert hello.devices["relay_light"].capabilities["dimmable"] is False
+    zones = hello.devices["sprinklers"].capabilities["zones"]
+    assert {z["id"]: z["max_seconds"] for z in zones} == {"lawn": 10, "beds": 30}
+
+
+async def test_light_levels_fades_and_active_low_wiring(devices_agent: RunningAgent) -> None:
+    client = await devices_agent.connected_client()
+    porch = pin_of(devices_agent, "porch")
+    await client.call("porch", "turn_on", {"brightness": 128, "transition": 0.2})
+    await asyncio.sleep(0.05)
+    assert 0 < porch.state < 128 / 255  # mid-fade
+    await wait_for(lambda: abs(porch.state - 128 / 255) < 0.01)
+    relay = pin_of(devices_agent, "relay_light")
+    assert relay.state == 1  # active low: off is a high pin
+    await client.call("relay_light", "turn_on")
+    assert relay.state == 0
+    with pytest.raises(CommandError) as err:
+        await client.call("relay_light", "turn_on", {"brightness": 10})
+    assert "dimmable" in err.value.message
+
+
+async def test_zone_turns_off_on_time_with_no_client_connected(
+    devices_agent: RunningAgent,
+) -> None:
+    client = await devices_agent.connected_client()
+    lawn, pump = zone_pin(devices_agent, "lawn"), pump_pin(devices_agent)
+    await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 0.4})
+    await wait_for(lambda: lawn.state == 1 and pump.state == 1)
+    await client.close()  # nobody is watching now
+    await wait_for(lambda: not devices_agent.app.server.sessions)  # type: ignore[union-attr]
+    started = time.monotonic()
+    await wait_for(lambda: lawn.state == 0 and pump.state == 0, timeout=3)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_sprinkler_limits_queue_and_rain_delay(devices_agent: RunningAgent) -> None:
+    client = await devices_agent.connected_client()
+    with pytest.raises(CommandError) as err:
+        await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 11})
+    assert err.value.code == m.ERR_REFUSED
+    assert "10" in err.value.message
+    await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 5})
+    result = await client.call("sprinklers", "run", {"zone": "beds", "seconds": 5})
+    assert result["status"] == "queued"
+    state = (await client.get_states())["sprinklers"]
+    assert [q["zone"] for q in state["queue"]] == ["beds"]
+    await client.call("sprinklers", "stop_all")
+    await wait_for(lambda: zone_pin(devices_agent, "lawn").state == 0)
+    await client.call("sprinklers", "set_rain_delay", {"until": time.time() + 3600})
+    with pytest.raises(CommandError) as err:
+        await client.call("sprinklers", "run", {"zone": "lawn"})
+    assert "rain delay" in err.value.message
+    viewer = await devices_agent.connected_client("panel")
+    with pytest.raises(CommandError) as err:
+        await viewer.call("sprinklers", "clear_rain_delay")
+    assert err.value.code == m.ERR_FORBIDDEN
+
+
+async def test_frame_upload_thumbnail_and_refusals(devices_agent: RunningAgent) -> None:
+    client = await devices_agent.connected_client()
+    await client.call(
+        "frame", "put_picture", {"name": "holiday.jpg"}, data=jpeg(640, 480, "blue")
+    )
+    await client.call("frame", "show", {"name": "holiday.jpg"})
+    viewer = await devices_agent.connected_client("panel")
+    thumbnail = await viewer.call("frame", "thumbnail", {"size": 100})
+    assert isinstance(thumbnail, BinaryPayload)
+    assert thumbnail.header["content_type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(thumbnail.data))
+    assert max(image.size) <= 100
+    assert image.getpixel((image.size[0] // 2, image.size[1] // 2))[2] > 200  # blue
+    with pytest.raises(CommandError):
+        await client.call("frame", "put_picture", {"name": "bad.jpg"}, data=b"not a picture")
+    with pytest.raises(CommandError):
+        await client.call(
+            "frame", "put_picture", {"name": "../escape.jpg"}, data=jpeg()
+        )
+    with pytest.raises(CommandError):
+        await client.call(
+            "frame", "put_picture", {"name": "huge.jpg"}, data=b"\xff" * 300_000
+        )
+    with pytest.raises(CommandError) as err:
+        await viewer.call("frame", "put_picture", {"name": "x.jpg"}, data=jpeg())
+    assert err.value.code == m.ERR_FORBIDDEN
+    assert not (devices_agent.config_dir.parent / "escape.jpg").exists()
+
+
+async def test_camera_snapshot_and_stream_with_fast_and_slow_subscribers(
+    devices_agent: RunningAgent,
+) -> None:
+    viewer = await devices_agent.connected_client("panel")
+    snapshot = await viewer.call("camera", "snapshot", {"width": 160, "height": 120})
+    assert isinstance(snapshot, BinaryPayload)
+    assert Image.open(io.BytesIO(snapshot.data)).size == (160, 120)
+
+    fast_client = await devices_agent.connected_client("panel")
+    slow_client = await devices_agent.connected_client("homeassistant")
+    fast = await fast_client.stream("camera", "stream", {"fps": 10})
+    slow = await slow_client.stream("camera", "stream", {"fps": 10})
+    counts = {"fast": 0, "slow": 0}
+
+    async def consume(name: str, stream: Any, delay: float) -> None:
+        async for frame in stream:
+            assert frame[:2] == b"\xff\xd8"  # a JPEG
+            counts[name] += 1
+            await asyncio.sleep(delay)
+
+    tasks = [
+        asyncio.create_task(consume("fast", fast, 0)),
+        asyncio.create_task(consume("slow", slow, 0.5)),
+    ]
+    await asyncio.sleep(2.0)
+    await fast.close()
+    await slow.close()
+    for task in tasks:
+        task.cancel()
+    assert 12 <= counts["fast"] <= 24, counts  # ~10 fps, not slowed by the slow one
+    assert counts["slow"] <= 7, counts  # it drops frames instead of queueing them
+    await asyncio.sleep(0.3)
+    assert (await viewer.get_states())["camera"]["subscribers"] == 0
+    with pytest.raises(CommandError):
+        await viewer.call("camera", "stream", {"fps": 50})
