@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -331,7 +330,9 @@ async def run(quick: bool) -> None:
         "(target <= 1.5x)"
     )
     first = statistics.median(ours["first_login"])
-    print(f"  first login of a new client, median    {ms(first)}   ratio {first / bare_connect:.2f}x")
+    print(
+        f"  first login of a new client, median    {ms(first)}   ratio {first / bare_connect:.2f}x"
+    )
     for name, data in (
         ("floor echo", bare["rtt"]),
         ("agent ping", ours["rtt"]),

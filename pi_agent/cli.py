@@ -16,6 +16,7 @@ import io
 import ipaddress
 import json
 import os
+import re
 import socket
 import stat
 import sys
@@ -64,9 +65,21 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line instead of usage text plus the error."""
+    """argparse that reports a usage error as one line instead of usage text plus the error.
+
+    Abbreviations are off: ``--secret VALUE`` must not be taken for ``--secret-file``, which
+    would put a secret in argv and then echo it back in "file not found".
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            # Not echoed: a mistyped option may carry a secret (`--secret VALUE`).
+            message = "unrecognized arguments (not repeated here, in case one is a secret)"
+        message = re.sub(r"invalid choice: '[^']*'", "invalid choice", message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -179,7 +179,9 @@ LIMITS_SCHEMA: Final = _section(
         vol.Optional("max_unauthenticated", default=32): _integer(1, 65535),
         vol.Optional("max_unauthenticated_per_source", default=4): _integer(1, 65535),
         vol.Optional("prelogin_max_frame", default=4096): _integer(1024, 65536),
-        vol.Optional("max_message_size", default=16 * 1024 * 1024): _integer(4096, 256 * 1024 * 1024),
+        vol.Optional("max_message_size", default=16 * 1024 * 1024): _integer(
+            4096, 256 * 1024 * 1024
+        ),
         vol.Optional("messages_per_second", default=50.0): _positive_number(100000),
     }
 )

@@ -6,7 +6,6 @@ hardware (gpiozero's MockFactory, chosen by ``hardware = "mock"``).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pi_secure_ws_protocol.client import AgentClient
+from pi_secure_ws_protocol.const import Role
+
 from pi_agent import pki
 from pi_agent.app import AgentApp
 from pi_agent.credentials import CredentialStore
 from pi_agent.fsutil import ensure_private_dir
-from pi_secure_ws_protocol.client import AgentClient
-from pi_secure_ws_protocol.const import Role
 
 BASE_TOML = """
 [agent]
@@ -38,7 +38,7 @@ def make_config_dir(
 ) -> tuple[str, dict[str, str]]:
     """Write a complete config dir; return (CA fingerprint, {client id: secret})."""
     ensure_private_dir(config_dir)
-    os.chmod(config_dir, 0o700)
+    config_dir.chmod(0o700)
     (config_dir / "agent.toml").write_text(BASE_TOML + toml)
     (config_dir / "agent_id").write_text(uuid.uuid4().hex + "\n")
     fingerprint = pki.write_pki(config_dir, "test", ["localhost"], ["127.0.0.1"])

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from agent_harness import RunningAgent, running_agent  # noqa: E402
+from agent_harness import RunningAgent, running_agent
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from agent_harness import RunningAgent
-from PIL import Image
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import BinaryPayload
 from pi_secure_ws_protocol.errors import CommandError
+from PIL import Image
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
@@ -175,9 +175,7 @@ async def test_sprinkler_limits_queue_and_rain_delay(devices_agent: RunningAgent
 
 async def test_frame_upload_thumbnail_and_refusals(devices_agent: RunningAgent) -> None:
     client = await devices_agent.connected_client()
-    await client.call(
-        "frame", "put_picture", {"name": "holiday.jpg"}, data=jpeg(640, 480, "blue")
-    )
+    await client.call("frame", "put_picture", {"name": "holiday.jpg"}, data=jpeg(640, 480, "blue"))
     await client.call("frame", "show", {"name": "holiday.jpg"})
     viewer = await devices_agent.connected_client("panel")
     thumbnail = await viewer.call("frame", "thumbnail", {"size": 100})
@@ -189,13 +187,9 @@ async def test_frame_upload_thumbnail_and_refusals(devices_agent: RunningAgent) 
     with pytest.raises(CommandError):
         await client.call("frame", "put_picture", {"name": "bad.jpg"}, data=b"not a picture")
     with pytest.raises(CommandError):
-        await client.call(
-            "frame", "put_picture", {"name": "../escape.jpg"}, data=jpeg()
-        )
+        await client.call("frame", "put_picture", {"name": "../escape.jpg"}, data=jpeg())
     with pytest.raises(CommandError):
-        await client.call(
-            "frame", "put_picture", {"name": "huge.jpg"}, data=b"\xff" * 300_000
-        )
+        await client.call("frame", "put_picture", {"name": "huge.jpg"}, data=b"\xff" * 300_000)
     with pytest.raises(CommandError) as err:
         await viewer.call("frame", "put_picture", {"name": "x.jpg"}, data=jpeg())
     assert err.value.code == m.ERR_FORBIDDEN

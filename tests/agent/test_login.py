@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from agent_harness import RunningAgent, make_config_dir, running_agent
-from pi_agent import pki
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import (
@@ -26,6 +25,8 @@ from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from pi_agent import pki
 
 
 def insecure_context() -> ssl.SSLContext:
@@ -152,7 +153,7 @@ async def test_agent_with_another_ca_is_refused_before_login(
         assert impostor.app.server.stats["logins"] == 0
 
 
-def AgentClientFor(target: RunningAgent, **kwargs: Any) -> Any:  # noqa: N802 - reads as a type
+def AgentClientFor(target: RunningAgent, **kwargs: Any) -> Any:
     return target.client(**kwargs)
 
 
@@ -182,7 +183,8 @@ async def test_relaying_man_in_the_middle_cannot_log_in(
         upstream = await raw_connect(agent)
 
         async def pump(src: Any, dst: Any) -> None:
-            async for frame in src:
+            async for received in src:
+                frame = received
                 if isinstance(frame, str) and '"auth_start"' in frame:
                     # Show the victim the relay's CA so that its pin holds.
                     data = json.loads(frame)

@@ -9,11 +9,12 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from agent_harness import RunningAgent
-from pi_agent.credentials import CredentialStore
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import Disconnected, StateChanged
 from pi_secure_ws_protocol.const import CloseCode
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth
+
+from pi_agent.credentials import CredentialStore
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
