@@ -64,7 +64,7 @@ class Window:
     nbytes: list[int]
     cpu: float  # the server process's CPU seconds per wall second (1.0 = one core)
     peak_rss: int  # bytes; the server process's highest VmRSS sampled during the window
-    dropped: int = 0  # frames the client library dropped because the counter lagged
+    dropped: int  # frames the client library dropped because the counter lagged
 
     @property
     def fps(self) -> float:
@@ -135,15 +135,26 @@ def camera_only(directory: Path, fps: float) -> None:
     )
 
 
-def start_agent(directory: Path) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", AGENT_RUNNER, str(directory)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def start_agent(
+    directory: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """The agent in its own process; its log goes to agent.log, shown only if it fails to start."""
+    log_path = directory / "agent.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", AGENT_RUNNER, str(directory)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
     assert process.stdout is not None
-    port = int(process.stdout.readline())
-    return process, port
+    line = process.stdout.readline()
+    if not line.strip().isdigit():
+        process.kill()
+        process.wait(10)
+        sys.exit(f"the agent did not start:\n{log_path.read_text()}")
+    return process, int(line)
 
 
 def stop_agent(process: subprocess.Popen[str]) -> None:
@@ -151,14 +162,17 @@ def stop_agent(process: subprocess.Popen[str]) -> None:
     process.wait(10)
 
 
-def test_pattern_frames(count: int) -> list[bytes]:
-    """Frames from the agent's own test-pattern backend, with the agent's JPEG settings."""
+def test_pattern_frames(count: int) -> tuple[list[bytes], float]:
+    """Frames from the agent's own test-pattern backend with the agent's JPEG settings, and the
+    CPU seconds one frame took to draw and encode (what the agent spends before any sending)."""
     from pi_agent.devices.camera_backends import TestPatternBackend
 
     backend = TestPatternBackend(WIDTH, HEIGHT)
     backend.start()
     try:
-        return [backend.capture_jpeg(None, JPEG_QUALITY) for _ in range(count)]
+        start = time.process_time()
+        frames = [backend.capture_jpeg(None, JPEG_QUALITY) for _ in range(count)]
+        return frames, (time.process_time() - start) / count
     finally:
         backend.stop()
 
@@ -167,7 +181,7 @@ def floor_server_process(cert_dir: str, fps: float, ready: Any) -> None:
     """A bare websockets TLS server pushing pre-generated JPEGs at ``fps`` to each client."""
     from pi_agent.pki import server_ssl_context
 
-    frames = test_pattern_frames(FLOOR_FRAMES)
+    frames, encode_seconds = test_pattern_frames(FLOOR_FRAMES)
     period = 1.0 / fps
 
     async def push(ws: ServerConnection) -> None:
@@ -199,14 +213,20 @@ def floor_server_process(cert_dir: str, fps: float, ready: Any) -> None:
             compression=None,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
         ) as server:
-            ready.send(server.sockets[0].getsockname()[1])
+            ready.send((server.sockets[0].getsockname()[1], encode_seconds))
             await asyncio.Future()
 
     asyncio.run(main())
 
 
-# A source of frames for one subscriber: an async iterator and how to close it.
-Subscription = tuple[AsyncIterator[bytes], Callable[[], Awaitable[None]]]
+@dataclass
+class Subscription:
+    """One subscriber's frames, how to close it, and how many frames its client library dropped
+    because the counting loop lagged (they crossed the channel but were not counted)."""
+
+    frames: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+    dropped: Callable[[], int] = lambda: 0
 
 
 async def measure(
@@ -225,9 +245,15 @@ async def measure(
             frames[index] += 1
             nbytes[index] += len(frame)
 
-    counters = [asyncio.create_task(count(i, s[0])) for i, s in enumerate(subscriptions)]
+    def dropped() -> int:
+        return sum(subscription.dropped() for subscription in subscriptions)
+
+    counters = [
+        asyncio.create_task(count(i, subscription.frames))
+        for i, subscription in enumerate(subscriptions)
+    ]
     await asyncio.sleep(WARM_UP)
-    frames_before, bytes_before = list(frames), list(nbytes)
+    frames_before, bytes_before, dropped_before = list(frames), list(nbytes), dropped()
     cpu_before = cpu_seconds(server_pid)
     start = time.perf_counter()
     peak_rss = rss_bytes(server_pid)
@@ -243,12 +269,13 @@ async def measure(
         [after - before for after, before in zip(nbytes, bytes_before, strict=True)],
         cpu,
         peak_rss,
+        dropped() - dropped_before,
     )
     for counter in counters:
         counter.cancel()
     await asyncio.gather(*counters, return_exceptions=True)
-    for _, close in subscriptions:
-        await close()
+    for subscription in subscriptions:
+        await subscription.close()
     return window
 
 
@@ -267,7 +294,7 @@ async def measure_floor(port: int, pid: int, subscribers: int, seconds: float) -
                 assert isinstance(message, bytes)
                 yield message
 
-        return frames(), ws.close
+        return Subscription(frames(), ws.close)
 
     return await measure(pid, subscribe, subscribers, seconds)
 
@@ -275,9 +302,6 @@ async def measure_floor(port: int, pid: int, subscribers: int, seconds: float) -
 async def measure_agent(
     port: int, pid: int, pairing: dict[str, Any], fps: float, subscribers: int, seconds: float
 ) -> Window:
-    clients: list[AgentClient] = []
-    streams: list[Any] = []
-
     async def subscribe() -> Subscription:
         client = AgentClient(
             "127.0.0.1",
@@ -287,24 +311,20 @@ async def measure_agent(
             fingerprint=pairing["fingerprint"],
         )
         await client.connect()
-        clients.append(client)
         stream = await client.stream("camera", "stream", {"fps": fps})
-        streams.append(stream)
 
         async def close() -> None:
             await stream.close()
             await client.close()
 
-        return stream, close
+        return Subscription(stream, close, lambda: stream.dropped)
 
-    window = await measure(pid, subscribe, subscribers, seconds)
-    window.dropped = sum(stream.dropped for stream in streams)
-    return window
+    return await measure(pid, subscribe, subscribers, seconds)
 
 
-async def idle_rss(directory: Path) -> int:
+async def idle_rss(directory: Path, env: dict[str, str] | None = None) -> int:
     """VmRSS of an agent started on ``directory``, settled, before any client connects."""
-    agent, _ = start_agent(directory)
+    agent, _ = start_agent(directory, env)
     try:
         await asyncio.sleep(1.0)
         return rss_bytes(agent.pid)
@@ -321,7 +341,7 @@ def report(label: str, window: Window, floor: Window | None) -> None:
         ratio = window.fps / floor.fps
         line += f"  agent/floor fps {ratio:.2f} (target >= {1 / 1.2:.2f}: within 1.2x)"
     if window.dropped:
-        line += f"  ({window.dropped} dropped by the client)"
+        line += f"  ({window.dropped} dropped by the client library, not counted)"
     print(line)
 
 
@@ -338,7 +358,7 @@ async def run(quick: bool, fps: float) -> None:
             target=floor_server_process, args=(str(config_dir), fps, child)
         )
         floor.start()
-        floor_port = parent.recv()
+        floor_port, encode_seconds = parent.recv()
         assert floor.pid is not None
         agent, port = start_agent(config_dir)
         try:
@@ -353,6 +373,9 @@ async def run(quick: bool, fps: float) -> None:
             floor.terminate()
             floor.join()
         demo_idle = await idle_rss(demo_dir)
+        # The frame's display: without a screen SDL may pick its "offscreen" driver, which loads
+        # Mesa's software OpenGL (llvmpipe); "dummy" is the driver without any GL.
+        demo_idle_dummy = await idle_rss(demo_dir, {"SDL_VIDEODRIVER": "dummy"})
 
     print(
         f"pi_secure_ws camera benchmark: {WIDTH}x{HEIGHT} test pattern, JPEG quality "
@@ -363,9 +386,14 @@ async def run(quick: bool, fps: float) -> None:
     report("floor, 4 bare clients", floor_4, None)
     report("agent, 1 subscriber", agent_1, floor_1)
     report("agent, 4 subscribers", agent_4, floor_4)
+    print(
+        f"  test-pattern draw + JPEG encode alone: {encode_seconds * 1000:.1f} ms CPU per frame "
+        f"= {encode_seconds * fps * 100:.0f}% of a core at {fps:g} fps (in the agent's figures)"
+    )
     print(f"  agent memory (VmRSS), camera only: idle {mb(idle)} (target < 60 MB)")
     print(f"                           streaming to 4 {mb(agent_4.peak_rss)} (peak)")
     print(f"  agent memory (VmRSS), full demo config (pi-agent init): idle {mb(demo_idle)}")
+    print(f"                  same, SDL_VIDEODRIVER=dummy: idle {mb(demo_idle_dummy)}")
 
 
 def main() -> None:

@@ -79,7 +79,8 @@ class _Parser(argparse.ArgumentParser):
         if message.startswith("unrecognized arguments"):
             # Not echoed: a mistyped option may carry a secret (`--secret VALUE`).
             message = "unrecognized arguments (not repeated here, in case one is a secret)"
-        message = re.sub(r"invalid choice: '[^']*'", "invalid choice", message)
+        # Long values are not echoed either: a secret typed in the wrong place is one.
+        message = re.sub(r"invalid choice: '[^']{21,}'", "invalid choice", message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -22,17 +22,22 @@ class Advertisement:
         self.info = info
 
 
-async def advertise(config: AgentConfig, port: int) -> Advertisement:
+def service_info(config: AgentConfig, port: int) -> ServiceInfo:
+    """The mDNS record: our service type, the port, and the agent id in TXT (nothing secret)."""
     hostname = socket.gethostname().split(".")[0]
     server = (config.agent.advertise_host or f"{hostname}.local").rstrip(".") + "."
     instance = f"{config.agent.name} ({config.agent_id[:8]})"
-    info = ServiceInfo(
+    return ServiceInfo(
         ZEROCONF_TYPE,
         f"{instance}.{ZEROCONF_TYPE}",
         port=port,
         properties={"agent_id": config.agent_id, "version": __version__, "name": config.agent.name},
         server=server,
     )
+
+
+async def advertise(config: AgentConfig, port: int) -> Advertisement:
+    info = service_info(config, port)
     zeroconf = AsyncZeroconf()
     await zeroconf.async_register_service(info, allow_name_change=True)
     return Advertisement(zeroconf, info)

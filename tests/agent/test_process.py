@@ -239,6 +239,7 @@ def test_ctl_state_call_and_errors(agent_process: AgentProcess, tmp_path: Path) 
     assert "Traceback" not in closed.stderr
 
     # The secret is never accepted on the command line, where `ps` shows it to everyone.
-    argv = agent_process.cli(*base, "--secret", "HUNTER2-SECRET", "state", env=env)
+    secret = agent_process.secrets["homeassistant"]
+    argv = agent_process.cli(*base, "--secret", secret, "state", env=env)
     assert argv.returncode == 2
-    assert "HUNTER2" not in argv.stderr + argv.stdout
+    assert secret not in argv.stderr + argv.stdout
