@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from agent_harness import RunningAgent
 from cryptography import x509
+from pi_secure_ws_protocol.const import ZEROCONF_TYPE
+
 from pi_agent import pki
 from pi_agent.discovery import service_info
-from pi_secure_ws_protocol.const import ZEROCONF_TYPE
 
 
 async def test_leaf_renewal_keeps_pairings_and_sessions(agent: RunningAgent) -> None:
