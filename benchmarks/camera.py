@@ -34,6 +34,8 @@ from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from pi_agent.devices.camera import MIN_FPS
+
 AGENT_RUNNER = """
 import asyncio, sys
 from pathlib import Path
@@ -49,6 +51,7 @@ asyncio.run(main())
 """
 
 WIDTH, HEIGHT, JPEG_QUALITY = 1280, 720, 80
+MAX_FPS = 60.0  # the highest [camera] max_fps the config accepts
 FLOOR_FRAMES = 30  # distinct pre-generated frames the floor cycles through
 WARM_UP = 0.5  # seconds of streaming before counting starts
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -138,8 +141,9 @@ def camera_only(directory: Path, fps: float) -> None:
 def start_agent(
     directory: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], int]:
-    """The agent in its own process; its log goes to agent.log, shown only if it fails to start."""
-    log_path = directory / "agent.log"
+    """The agent in its own process; its log goes next to ``directory``, shown only if it fails
+    to start (the demo's frame logs display warnings on a machine without a screen)."""
+    log_path = directory.parent / f"{directory.name}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", AGENT_RUNNER, str(directory)],
@@ -162,7 +166,7 @@ def stop_agent(process: subprocess.Popen[str]) -> None:
     process.wait(10)
 
 
-def test_pattern_frames(count: int) -> tuple[list[bytes], float]:
+def pregenerated_frames(count: int) -> tuple[list[bytes], float]:
     """Frames from the agent's own test-pattern backend with the agent's JPEG settings, and the
     CPU seconds one frame took to draw and encode (what the agent spends before any sending)."""
     from pi_agent.devices.camera_backends import TestPatternBackend
@@ -181,7 +185,7 @@ def floor_server_process(cert_dir: str, fps: float, ready: Any) -> None:
     """A bare websockets TLS server pushing pre-generated JPEGs at ``fps`` to each client."""
     from pi_agent.pki import server_ssl_context
 
-    frames, encode_seconds = test_pattern_frames(FLOOR_FRAMES)
+    frames, encode_seconds = pregenerated_frames(FLOOR_FRAMES)
     period = 1.0 / fps
 
     async def push(ws: ServerConnection) -> None:
@@ -334,8 +338,9 @@ async def idle_rss(directory: Path, env: dict[str, str] | None = None) -> int:
 
 def report(label: str, window: Window, floor: Window | None) -> None:
     line = (
-        f"  {label:<34} {window.fps:5.1f} fps/subscriber  {mb(window.bytes_per_second)}/s"
-        f"/subscriber  server CPU {window.cpu * 100:4.0f}%"
+        f"  {label:<24} {window.fps:5.1f} fps and {window.bytes_per_second / 1e6:5.2f} MB/s"
+        f" per subscriber, {window.fps * window.subscribers:6.1f} fps in all;"
+        f" server CPU {window.cpu * 100:3.0f}%"
     )
     if floor is not None:
         ratio = window.fps / floor.fps
@@ -360,8 +365,9 @@ async def run(quick: bool, fps: float) -> None:
         floor.start()
         floor_port, encode_seconds = parent.recv()
         assert floor.pid is not None
-        agent, port = start_agent(config_dir)
+        agent: subprocess.Popen[str] | None = None
         try:
+            agent, port = start_agent(config_dir)
             await asyncio.sleep(1.0)
             idle = rss_bytes(agent.pid)
             floor_1 = await measure_floor(floor_port, floor.pid, 1, seconds)
@@ -369,7 +375,8 @@ async def run(quick: bool, fps: float) -> None:
             agent_1 = await measure_agent(port, agent.pid, pairing, fps, 1, seconds)
             agent_4 = await measure_agent(port, agent.pid, pairing, fps, 4, seconds)
         finally:
-            stop_agent(agent)
+            if agent is not None:
+                stop_agent(agent)
             floor.terminate()
             floor.join()
         demo_idle = await idle_rss(demo_dir)
@@ -388,7 +395,7 @@ async def run(quick: bool, fps: float) -> None:
     report("agent, 4 subscribers", agent_4, floor_4)
     print(
         f"  test-pattern draw + JPEG encode alone: {encode_seconds * 1000:.1f} ms CPU per frame "
-        f"= {encode_seconds * fps * 100:.0f}% of a core at {fps:g} fps (in the agent's figures)"
+        f"= {encode_seconds * fps * 100:.0f}% of a core at {fps:g} fps (part of the agent's CPU)"
     )
     print(f"  agent memory (VmRSS), camera only: idle {mb(idle)} (target < 60 MB)")
     print(f"                           streaming to 4 {mb(agent_4.peak_rss)} (peak)")
@@ -400,9 +407,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 s windows instead of 5 s")
     parser.add_argument(
-        "--fps", type=float, default=30.0, help="rate asked of both (camera max_fps; up to 60)"
+        "--fps", type=float, default=30.0, help="rate asked of both (the camera's max_fps)"
     )
     args = parser.parse_args()
+    if not MIN_FPS <= args.fps <= MAX_FPS:
+        parser.error(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} (the camera's max_fps)")
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     asyncio.run(run(args.quick, args.fps))
 

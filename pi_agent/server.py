@@ -263,7 +263,12 @@ class AgentServer:
         source = connection.source
         try:
             result = await self._login(connection)
-        except ConnectionClosed:
+        except ConnectionClosed as err:
+            if err.sent is not None and err.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                # An oversized frame before login is probing, like any other garbage.
+                self.stats["login_failures"] += 1
+                self.blocklist.record_failure(source)
+                _LOGGER.warning("login failed: %s sent an oversized frame before login", source)
             return
         if result is None:
             return
@@ -287,7 +292,7 @@ class AgentServer:
     async def _login(self, connection: GatedConnection) -> tuple[str, Role] | None:
         source = connection.source
         await connection.send(m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=self.ca_pem))
-        exchange = ServerExchange(self.channel_binding, self.clients.lookup)
+        exchange = ServerExchange(connection.channel_binding, self.clients.lookup)
         try:
             first = await _recv_prelogin(connection, m.AUTH_CLIENT_FIRST)
             if first["mechanism"] != MECHANISM:
@@ -380,6 +385,7 @@ class GatedConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source = "?"
+        self.channel_binding = b""
         self._admitted = False
         self._reserved = False
         self._deadline: asyncio.TimerHandle | None = None
@@ -407,6 +413,8 @@ class GatedConnection(ServerConnection):
 
     async def _start_tls(self, transport: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
+        # The certificate this handshake serves; a renewal meanwhile would make the binding stale.
+        self.channel_binding = self.agent.channel_binding
         try:
             tls = await loop.start_tls(
                 transport,
@@ -420,7 +428,9 @@ class GatedConnection(ServerConnection):
             transport.abort()
             self._release()
             return
-        if tls is None:  # pragma: no cover - only when the transport closed meanwhile
+        if tls is None or self.channel_binding != self.agent.channel_binding:
+            # Closed meanwhile, or the leaf was renewed mid-handshake (the client retries).
+            transport.abort()
             self._release()
             return
         super().connection_made(tls)
@@ -690,7 +700,8 @@ class Session:
             }
             await self._send(encode_frame(header, result.data))
         elif isinstance(result, StreamResult):
-            stream_id = request_id
+            # The session numbers streams itself: a client's reused request id cannot orphan one.
+            stream_id = next(self._stream_ids)
             await self._send(
                 m.encode(
                     m.RESULT,
@@ -711,6 +722,7 @@ class Session:
 
     async def _pump(self, stream_id: int, stream: StreamResult) -> None:
         seq = 0
+        reason = "ended"
         try:
             async for frame in stream.frames:
                 seq += 1
@@ -723,10 +735,19 @@ class Session:
                     )
                 )
         except ConnectionClosed:
-            pass
+            return
+        except asyncio.CancelledError:
+            reason = "stopped"
+            raise
+        except Exception as err:
+            _LOGGER.warning("stream %d of %s failed: %s", stream_id, self.client_id, err)
+            reason = f"failed: {err}"
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
+            if reason != "stopped":
+                # The device ended it: say so, so the client does not wait for frames.
+                await self._send(m.encode(m.STREAM_END, stream=stream_id, reason=reason))
 
     async def _send(self, data: str | bytes) -> None:
         with contextlib.suppress(ConnectionClosed):

@@ -331,11 +331,15 @@ class CameraDevice(Device):
     async def _capture_loop(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = self._retry_initial
+        # Absolute deadlines: sleeping a period from each start would lose the wake-up overshoot
+        # every frame (29 instead of 30 fps).
+        next_frame = loop.time()
         try:
             while self._subscribers:
                 fps = max(subscriber.fps for subscriber in self._subscribers)
                 period = 1.0 / fps
-                started = loop.time()
+                if next_frame < loop.time() - period:
+                    next_frame = loop.time()  # after a stall or a rate change: start afresh
                 try:
                     frame = await self._run(self._capture_blocking, None)
                 except Exception as err:
@@ -350,7 +354,8 @@ class CameraDevice(Device):
                 now = loop.time()
                 for subscriber in self._subscribers:
                     subscriber.offer(frame, now, period / 2)
-                await self._wait_for_change(period - (loop.time() - started))
+                next_frame += period
+                await self._wait_for_change(next_frame - loop.time())
         finally:
             await self._run(self._release_backend)
             if self._capture_task is asyncio.current_task():

@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from PIL import Image
@@ -123,6 +124,11 @@ class FrameRenderer:
             # SDL would otherwise take over SIGINT and SIGTERM, and the agent must see them (it
             # closes every sprinkler valve before it exits).
             os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
+            if "SDL_VIDEODRIVER" not in os.environ and not _has_screen():
+                # No screen to draw on: SDL's "offscreen" fallback would load Mesa's software
+                # OpenGL (about 90 MB resident) to render what nobody sees.
+                os.environ["SDL_VIDEODRIVER"] = "dummy"
+                _LOGGER.info("picture frame: no screen found, rendering off-screen only")
             import pygame
 
             pygame.display.init()
@@ -253,3 +259,10 @@ class _Painter:
     def screenshot(self) -> Image.Image:
         raw = self._pygame.image.tobytes(self._screen, "RGB")
         return Image.frombytes("RGB", self.size, raw)
+
+
+def _has_screen() -> bool:
+    """A desktop session, or a DRM/KMS device SDL's kmsdrm driver can draw on."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    return any(Path("/dev/dri").glob("card*"))

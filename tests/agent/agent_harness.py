@@ -111,7 +111,8 @@ async def running_agent(
 ) -> AsyncIterator[RunningAgent]:
     """A started agent; stopped (valves closed, sessions closed) on exit."""
     if prepared:
-        fingerprint, secrets = pki.ca_fingerprint(config_dir), {}
+        fingerprint = pki.ca_fingerprint(config_dir)
+        secrets: dict[str, str] = {}
     else:
         fingerprint, secrets = make_config_dir(config_dir, toml, clients=clients)
     app = AgentApp(config_dir, advertise=False, port=port)

@@ -231,3 +231,21 @@ async def test_camera_snapshot_and_stream_with_fast_and_slow_subscribers(
     assert (await viewer.get_states())["camera"]["subscribers"] == 0
     with pytest.raises(CommandError):
         await viewer.call("camera", "stream", {"fps": 50})
+
+
+async def test_a_stream_the_device_ends_is_announced(devices_agent: RunningAgent) -> None:
+    viewer = await devices_agent.connected_client("panel")
+    control = await devices_agent.connected_client()
+    first = await viewer.stream("camera", "stream", {"fps": 5})
+    second = await viewer.stream("camera", "stream", {"fps": 5})
+    assert first.stream_id != second.stream_id  # the session numbers streams itself
+    await asyncio.wait_for(first.__anext__(), 3)
+    # Privacy on ends every stream from the device's side; the client is told, not left waiting.
+    await control.call("camera", "set_privacy", {"on": True})
+
+    async def drain(stream: Any) -> int:
+        return len([frame async for frame in stream])
+
+    await asyncio.wait_for(asyncio.gather(drain(first), drain(second)), 3)
+    assert first.closed
+    assert second.closed

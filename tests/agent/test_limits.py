@@ -166,6 +166,8 @@ async def test_oversized_prelogin_frame_closes(agent: RunningAgent) -> None:
     with pytest.raises(ConnectionClosed):
         await ws.recv()
     assert ws.close_code == CloseCode.MESSAGE_TOO_BIG
+    await asyncio.sleep(0.05)
+    assert agent.app.server.blocklist.failures("127.0.0.1") == 1  # type: ignore[union-attr]
 
 
 async def test_binary_prelogin_frame_closes(agent: RunningAgent) -> None:

@@ -103,13 +103,13 @@ async def test_wrong_secret_and_unknown_client_get_the_same_answer(agent: Runnin
             await agent.client(client_id, secret=secret).connect()
 
 
-async def test_unknown_client_gets_a_stable_salt(agent: RunningAgent) -> None:
-    """A salt that changed on every try would reveal that the id does not exist."""
+async def test_unknown_client_gets_a_stable_salt_like_a_real_one(agent: RunningAgent) -> None:
+    """A salt that changed on every try, or had another length, would reveal an unknown id."""
     salts = []
-    for _ in range(2):
+    for client_id in ("nobody", "nobody", "homeassistant"):
         ws = await raw_connect(agent)
         json.loads(await ws.recv())
-        exchange = ClientExchange("nobody", "x", tls_server_end_point(leaf_of(ws)))
+        exchange = ClientExchange(client_id, "x", tls_server_end_point(leaf_of(ws)))
         await ws.send(
             m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
         )
@@ -117,6 +117,8 @@ async def test_unknown_client_gets_a_stable_salt(agent: RunningAgent) -> None:
         salts.append(dict(p.split("=", 1) for p in server_first.split(","))["s"])
         await ws.close()
     assert salts[0] == salts[1]
+    assert len(salts[0]) == len(salts[2])  # unknown and known ids look alike
+    assert salts[0] != salts[2]
 
 
 async def test_login_replayed_from_an_earlier_session_fails(agent: RunningAgent) -> None:

@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
-from pi_secure_ws_protocol.client import Disconnected, StateChanged
+from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 from pi_secure_ws_protocol.const import CloseCode
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth
 
@@ -59,6 +59,7 @@ async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, obje
             m.ERR_INVALID_MESSAGE,
         ),
         ('{"v": 1, "type": "ping", "id": NaN}', m.ERR_INVALID_MESSAGE),
+        ('{"v": 1, "type": "ping", "id": true}', m.ERR_INVALID_MESSAGE),
         ("[" * 3000 + "]" * 3000, m.ERR_INVALID_MESSAGE),
     ],
 )
@@ -204,3 +205,36 @@ async def test_client_reconnects_and_resynchronises(agent: RunningAgent) -> None
     await client.close()
     await asyncio.wait_for(runner, 2)
     assert client.stats["connects"] == 2
+
+
+async def test_client_returns_quickly_after_an_agent_restart(agent_factory: Factory) -> None:
+    """A 1001 "going away" close means a restart: retry at once, not after the long back-off."""
+    from agent_harness import running_agent
+
+    async with agent_factory() as agent:
+        config_dir, port, secrets = agent.config_dir, agent.port, dict(agent.secrets)
+        # Not agent.client(): the harness would close that one itself when the agent stops.
+        client = AgentClient(
+            "127.0.0.1",
+            port,
+            client_id="homeassistant",
+            secret=agent.secret,
+            fingerprint=agent.fingerprint,
+            min_backoff=30.0,
+        )
+        await client.connect()
+        runner = asyncio.create_task(client.run())
+    # The agent has stopped; the client saw 1001 and keeps retrying every ~0.25 s.
+    await asyncio.sleep(0.6)
+    assert not client.connected
+    assert client._last_close_code == CloseCode.GOING_AWAY
+    async with running_agent(config_dir, prepared=True, port=port) as again:
+        again.secrets = secrets
+        for _ in range(60):
+            if client.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert client.connected  # well before the 30 s back-off
+        await client.ping()
+        await client.close()
+        await asyncio.wait_for(runner, 2)

@@ -42,6 +42,9 @@ from .scram import ClientExchange, ScramFailed
 _LOGGER = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+# After a 1001 "going away" (the agent restarting) retry quickly for a while before backing off.
+RESTART_RETRY = 0.25
+RESTART_WINDOW = 15.0
 STREAM_QUEUE = 2  # frames buffered per stream; older ones are dropped (the newest wins)
 
 
@@ -173,6 +176,8 @@ class AgentClient:
         self._listeners: list[Listener] = []
         self._closing = False
         self._closed = asyncio.Event()
+        self._last_error: Exception | None = None
+        self._last_close_code: int | None = None
         self._disconnected = asyncio.Event()
         self.stats = {"connects": 0, "disconnects": 0, "requests": 0}
 
@@ -253,7 +258,9 @@ class AgentClient:
     async def run(self) -> None:
         """Stay connected until close(). Returns on close; raises InvalidAuth, Blocked never
         (it waits), CertificateMismatch and ServerAuthFailed (a user must act on those)."""
+        loop = asyncio.get_running_loop()
         delay = self.min_backoff
+        fast_until = 0.0
         while not self._closing:
             if not self.connected:
                 try:
@@ -267,10 +274,19 @@ class AgentClient:
                     continue
                 except PiSecureWsError as err:
                     _LOGGER.debug("connect to %s:%s failed: %s", self.host, self.port, err)
-                    await self._sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311
-                    delay = min(delay * 2, self.max_backoff)
+                    if loop.time() < fast_until:
+                        # The agent said it is restarting: it is back within seconds.
+                        await self._sleep(RESTART_RETRY * random.uniform(0.8, 1.2))  # noqa: S311
+                    else:
+                        await self._sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311
+                        delay = min(delay * 2, self.max_backoff)
                     continue
             await self._disconnected.wait()
+            if not self._closing and isinstance(self._last_error, InvalidAuth):
+                # Revoked or rotated on the agent: another login would only fail (and count).
+                raise self._last_error
+            if self._last_close_code == CloseCode.GOING_AWAY:
+                fast_until = loop.time() + RESTART_WINDOW
 
     async def close(self) -> None:
         self._closing = True
@@ -463,6 +479,8 @@ class AgentClient:
                 stream._push(None)
             self._streams.clear()
             self.stats["disconnects"] += 1
+            self._last_error = error
+            self._last_close_code = ws.close_code
             self._disconnected.set()
             if not self._closing:
                 self._emit(Disconnected(error))
@@ -477,6 +495,11 @@ class AgentClient:
         if type_ == m.STATE:
             self.states[data["device"]] = data["state"]
             self._emit(StateChanged(data["device"], data["state"]))
+        elif type_ == m.STREAM_END:
+            stream = self._streams.pop(data["stream"], None)
+            if stream is not None:
+                stream.closed = True
+                stream._push(None)
         elif type_ == m.RESULT:
             self._resolve(data["id"], data.get("data"))
         elif type_ == m.ERROR:

@@ -29,6 +29,7 @@ HELLO: Final = "hello"
 RESULT: Final = "result"
 ERROR: Final = "error"
 STATE: Final = "state"
+STREAM_END: Final = "stream_end"  # a stream the device ended (not one the client stopped)
 # After login, client -> agent; each carries an "id" and gets exactly one result or error.
 CALL: Final = "call"
 GET_STATES: Final = "get_states"
@@ -52,7 +53,15 @@ REASON_BLOCKED: Final = "blocked"
 REASON_PROTOCOL: Final = "protocol_error"
 REASON_TIMEOUT: Final = "timeout"
 
-_ID = vol.All(int, vol.Range(min=0, max=2**53 - 1))
+
+def _integer(value: Any) -> int:
+    # JSON true/false are not ids, though Python counts bool as int.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise vol.Invalid("expected an integer")
+    return value
+
+
+_ID = vol.All(_integer, vol.Range(min=0, max=2**53 - 1))
 _NAME = vol.All(str, vol.Length(min=1, max=64))
 _SCRAM_MESSAGE = vol.All(str, vol.Length(min=1, max=2048))
 
@@ -152,6 +161,9 @@ AGENT_SCHEMAS: Final[dict[str, vol.Schema]] = {
     ),
     STATE: _envelope(
         STATE, {vol.Required("device"): str, vol.Required("state"): dict}, extra=_LENIENT
+    ),
+    STREAM_END: _envelope(
+        STREAM_END, {vol.Required("stream"): _ID, vol.Required("reason"): str}, extra=_LENIENT
     ),
 }
 

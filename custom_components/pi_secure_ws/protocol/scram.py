@@ -52,7 +52,7 @@ def fake_verifier(client_id: str, server_secret: bytes) -> Verifier:
     """
     seed = hmac.new(server_secret, client_id.encode(), hashlib.sha256).digest()
     return Verifier(
-        salt=seed[:16],
+        salt=seed,  # 32 bytes, as scramp's real salts: a shorter one would give the id away
         stored_key=hashlib.sha256(seed + b"stored").digest(),
         server_key=hashlib.sha256(seed + b"server").digest(),
         iterations=ITERATIONS,
