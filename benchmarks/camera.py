@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
-import ssl
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,26 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_process import client_context, make_agent_config, start_agent, stop_agent
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent.devices.camera import MIN_FPS
-
-AGENT_RUNNER = """
-import asyncio, sys
-from pathlib import Path
-from pi_agent.app import AgentApp
-
-async def main():
-    app = AgentApp(Path(sys.argv[1]), advertise=False, listen_host="127.0.0.1", port=0)
-    await app.start()
-    print(app.port, flush=True)
-    await app.stopped.wait()
-
-asyncio.run(main())
-"""
 
 WIDTH, HEIGHT, JPEG_QUALITY = 1280, 720, 80
 MAX_FPS = 60.0  # the highest [camera] max_fps the config accepts
@@ -80,14 +64,6 @@ class Window:
         return sum(self.nbytes) / len(self.nbytes) / self.seconds
 
 
-def client_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -105,27 +81,6 @@ def mb(value: float) -> str:
     return f"{value / 1e6:6.1f} MB"
 
 
-def make_agent_config(directory: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pi_agent",
-            "init",
-            "--config-dir",
-            str(directory),
-            "--host",
-            "localhost",
-            "--json",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    pairing: dict[str, Any] = json.loads(out.stdout)
-    return pairing
-
-
 def camera_only(directory: Path, fps: float) -> None:
     """Keep the generated [agent]/[limits]/... sections; replace every device with the camera."""
     toml = (directory / "agent.toml").read_text()
@@ -136,34 +91,6 @@ def camera_only(directory: Path, fps: float) -> None:
         + 'backend = "test_pattern"\n'
         + f"width = {WIDTH}\nheight = {HEIGHT}\nmax_fps = {fps:g}\njpeg_quality = {JPEG_QUALITY}\n"
     )
-
-
-def start_agent(
-    directory: Path, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], int]:
-    """The agent in its own process; its log goes next to ``directory``, shown only if it fails
-    to start (the demo's frame logs display warnings on a machine without a screen)."""
-    log_path = directory.parent / f"{directory.name}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", AGENT_RUNNER, str(directory)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.strip().isdigit():
-        process.kill()
-        process.wait(10)
-        sys.exit(f"the agent did not start:\n{log_path.read_text()}")
-    return process, int(line)
-
-
-def stop_agent(process: subprocess.Popen[str]) -> None:
-    process.kill()
-    process.wait(10)
 
 
 def pregenerated_frames(count: int) -> tuple[list[bytes], float]:

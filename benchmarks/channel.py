@@ -19,34 +19,18 @@ import json
 import multiprocessing
 import os
 import socket
-import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from agent_process import client_context, make_agent_config, start_agent, stop_agent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
-
-AGENT_RUNNER = """
-import asyncio, sys
-from pathlib import Path
-from pi_agent.app import AgentApp
-
-async def main():
-    app = AgentApp(Path(sys.argv[1]), advertise=False, listen_host="127.0.0.1", port=0)
-    await app.start()
-    print(app.port, flush=True)
-    await app.stopped.wait()
-
-asyncio.run(main())
-"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,46 +41,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def ms(value: float) -> str:
     return f"{value * 1000:7.2f} ms"
-
-
-def client_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def make_agent_config(directory: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pi_agent",
-            "init",
-            "--config-dir",
-            str(directory),
-            "--host",
-            "localhost",
-            "--json",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    pairing: dict[str, Any] = json.loads(out.stdout)
-    return pairing
-
-
-def start_agent(directory: Path) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", AGENT_RUNNER, str(directory)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    port = int(process.stdout.readline())
-    return process, port
 
 
 def floor_server_process(cert_dir: str, ready: Any) -> None:
@@ -301,8 +245,8 @@ async def run(quick: bool) -> None:
         floor = multiprocessing.Process(target=floor_server_process, args=(str(config_dir), child))
         floor.start()
         floor_port = parent.recv()
+        agent, port = start_agent(config_dir)
         try:
-            agent, port = start_agent(config_dir)
             bare = await measure_floor(floor_port, connects, round_trips)
             ours = await measure_agent(port, pairing, connects, round_trips)
             start = time.perf_counter()
@@ -322,8 +266,7 @@ async def run(quick: bool) -> None:
             one_source, sent_one = await login_during_flood(port, pairing, False, flood_seconds)
             spread, sent_spread = await login_during_flood(port, pairing, True, flood_seconds)
         finally:
-            agent.kill()
-            agent.wait(10)
+            stop_agent(agent)
             floor.terminate()
             floor.join()
 
