@@ -66,7 +66,11 @@ from custom_components.pi_secure_ws.const import (  # noqa: E402
     CONF_SECRET,
     DOMAIN,
 )
-from custom_components.pi_secure_ws.protocol.client import AgentClient  # noqa: E402
+from custom_components.pi_secure_ws.protocol.client import (  # noqa: E402
+    RESTART_RETRY,
+    RESTART_WINDOW,
+    AgentClient,
+)
 from pi_agent import pki  # noqa: E402
 from pi_agent.app import AgentApp  # noqa: E402
 
@@ -382,7 +386,8 @@ def report(
     )
     print(f"a fresh client's connect + login, median {ms(login)} ms")
     print(
-        "client back-off: one attempt at once when the session drops, then after "
+        "client back-off: after a 1001 going-away close, retries every "
+        f"{RESTART_RETRY:g} s (+-20%) for {RESTART_WINDOW:g} s; otherwise "
         f"{client.min_backoff:g} s x uniform(0.8, 1.2), doubling up to {client.max_backoff:g} s"
     )
 

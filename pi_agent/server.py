@@ -78,6 +78,33 @@ class AgentIdentity:
     model: str | None = None
 
 
+class ThrottledLog:
+    """At most ``per_second`` lines a second: a flood must not fill the SD card with its log.
+
+    What is dropped is counted and reported with the next line that gets through.
+    """
+
+    def __init__(self, logger: logging.Logger, per_second: int = 20) -> None:
+        self._logger = logger
+        self._per_second = per_second
+        self._window = 0
+        self._count = 0
+        self._dropped = 0
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        now = int(time.monotonic())
+        if now != self._window:
+            self._window, self._count = now, 0
+        self._count += 1
+        if self._count > self._per_second:
+            self._dropped += 1
+            return
+        if self._dropped:
+            self._logger.warning("%d similar lines dropped during a burst", self._dropped)
+            self._dropped = 0
+        self._logger.log(level, message, *args)
+
+
 class ClientDirectory:
     """What the server needs of the credential store; the app swaps it on SIGHUP."""
 
@@ -124,6 +151,7 @@ class AgentServer:
         self._server: Server | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self.stats = {"logins": 0, "login_failures": 0, "refused": 0}
+        self.flood_log = ThrottledLog(_LOGGER)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -240,7 +268,9 @@ class AgentServer:
         retry = self.blocklist.retry_after(source)
         if retry is not None:
             self.blocklist.mark_notified(source)
-            _LOGGER.info("refused %s: blocked for %.0f s after failed logins", source, retry)
+            self.flood_log.log(
+                logging.INFO, "refused %s: blocked for %.0f s after failed logins", source, retry
+            )
             self.stats["refused"] += 1
             response = _reject(connection, HTTPStatus.TOO_MANY_REQUESTS, "Too many failed logins.")
             response.headers["Retry-After"] = str(math.ceil(retry))
@@ -334,7 +364,8 @@ class AgentServer:
         source = connection.source
         self.stats["login_failures"] += 1
         block = self.blocklist.record_failure(source)
-        _LOGGER.warning(
+        self.flood_log.log(
+            logging.WARNING,
             "login failed: client %s from %s: %s (failures %d%s)",
             _printable(client_id),
             source,
@@ -399,7 +430,7 @@ class GatedConnection(ServerConnection):
         admitted, why = self.agent.admit(self.source)
         if not admitted:
             self.agent.stats["refused"] += 1
-            _LOGGER.info("refused %s at accept: %s", self.source, why)
+            self.agent.flood_log.log(logging.INFO, "refused %s at accept: %s", self.source, why)
             transport.abort()
             return
         self._admitted = True

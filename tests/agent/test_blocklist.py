@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pi_agent.blocklist import MAX_KNOWN_SOURCES, BlockList, BlockSettings
 
 
@@ -98,3 +100,16 @@ def test_a_blocked_source_is_told_once_per_block() -> None:
     assert not blocks.already_notified("s")
     blocks.record_failure("s")  # a new, longer block: told again
     assert not blocks.already_notified("s")
+
+
+def test_flood_logging_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from pi_agent.server import ThrottledLog
+
+    caplog.set_level(logging.INFO)
+    log = ThrottledLog(logging.getLogger("flood-test"), per_second=5)
+    for i in range(1000):
+        log.log(logging.WARNING, "login failed %d", i)
+    lines = [r.getMessage() for r in caplog.records if r.name == "flood-test"]
+    assert 5 <= len(lines) <= 12  # at most two one-second windows in this loop
