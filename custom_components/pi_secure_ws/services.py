@@ -31,7 +31,8 @@ from .const import (
 
 RUN_ZONE_SCHEMA = vol.Schema(
     {
-        vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+        # A list, so both `data: entity_id:` and `target:` work; zones run in the order given.
+        vol.Required(ATTR_ENTITY_ID): cv.entity_ids,
         vol.Required(ATTR_DURATION): vol.All(cv.time_period, cv.positive_timedelta),
     }
 )
@@ -73,9 +74,16 @@ def _device_of_kind(connection: AgentConnection, kind: str) -> str:
 
 
 async def _async_run_zone(call: ServiceCall) -> None:
-    entity_id: str = call.data[ATTR_ENTITY_ID]
     duration: timedelta = call.data[ATTR_DURATION]
-    registry_entry = er.async_get(call.hass).async_get(entity_id)
+    seconds = max(1, round(duration.total_seconds()))
+    # Check every zone before starting any, so a typo does not leave half a program running.
+    runs = [_zone_of(call.hass, entity_id) for entity_id in call.data[ATTR_ENTITY_ID]]
+    for connection, device_id, zone_id in runs:
+        await connection.async_call(device_id, "run", {"zone": zone_id, "seconds": seconds})
+
+
+def _zone_of(hass: HomeAssistant, entity_id: str) -> tuple[AgentConnection, str, str]:
+    registry_entry = er.async_get(hass).async_get(entity_id)
     if (
         registry_entry is None
         or registry_entry.platform != DOMAIN
@@ -86,7 +94,7 @@ async def _async_run_zone(call: ServiceCall) -> None:
             translation_key="not_a_zone",
             translation_placeholders={"entity_id": entity_id},
         )
-    connection = _loaded_connection(call.hass, registry_entry.config_entry_id)
+    connection = _loaded_connection(hass, registry_entry.config_entry_id)
     zone = connection.zones_by_unique_id.get(registry_entry.unique_id)
     if zone is None:
         raise ServiceValidationError(
@@ -95,8 +103,7 @@ async def _async_run_zone(call: ServiceCall) -> None:
             translation_placeholders={"entity_id": entity_id},
         )
     device_id, zone_id = zone
-    seconds = max(1, round(duration.total_seconds()))
-    await connection.async_call(device_id, "run", {"zone": zone_id, "seconds": seconds})
+    return connection, device_id, zone_id
 
 
 async def _async_stop_all(call: ServiceCall) -> None:

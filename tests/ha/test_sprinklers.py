@@ -73,6 +73,20 @@ async def test_open_runs_zone_for_its_run_time(
     await valve(hass, SERVICE_CLOSE_VALVE, LAWN)
     await wait_for(lambda: hass.states.get(LAWN).state == "closed")
     assert zone(agent, "lawn")["open"] is False
+
+    # With `target:` and several zones: they run one after the other (the agent queues them).
+    await hass.services.async_call(
+        DOMAIN,
+        "run_zone",
+        {"duration": {"seconds": 5}},
+        target={ATTR_ENTITY_ID: [LAWN, BEDS]},
+        blocking=True,
+    )
+    await wait_for(lambda: hass.states.get(LAWN).state == "open")
+    assert [q["zone"] for q in agent.app.devices["sprinklers"].state()["queue"]] == ["beds"]
+    await hass.services.async_call(
+        DOMAIN, "stop_all", {"config_entry_id": loaded_entry.entry_id}, blocking=True
+    )
     assert hass.states.get(LAWN_ENDS).state == STATE_UNKNOWN
 
 
