@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 CONFIG_FILE: Final = "agent.toml"
 AGENT_ID_FILE: Final = "agent_id"
+UPLOAD_HEADER_ROOM: Final = 4096 + 2  # binary frame header (pi_secure_ws_protocol.binary)
 
 Hardware = Literal["mock", "gpio"]
 
@@ -242,6 +243,7 @@ def load_config(
     _check_blocklist(core["blocklist"], problems)
     _check_pins(modules, devices, problems)
     _check_device_ids(modules, devices, problems)
+    _check_upload_fits(core["limits"], devices, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -334,6 +336,22 @@ def _qualify(key: str, path: str) -> str:
     if path == key or path.startswith((f"{key}.", f"{key}[")):
         return path
     return f"{key}{path}" if path.startswith("[") else f"{key}.{path}"
+
+
+def _check_upload_fits(
+    limits: dict[str, Any], devices: dict[str, Any], problems: list[str]
+) -> None:
+    """A picture upload travels in one message: a cap below it would close the session."""
+    frame = devices.get("frame")
+    if not isinstance(frame, dict) or "max_upload_bytes" not in frame:
+        return
+    needed = frame["max_upload_bytes"] + UPLOAD_HEADER_ROOM
+    if limits["max_message_size"] < needed:
+        problems.append(
+            f"limits.max_message_size: {limits['max_message_size']} is smaller than an upload of "
+            f"frame.max_upload_bytes ({frame['max_upload_bytes']}) plus its header; "
+            f"make it at least {needed}"
+        )
 
 
 def _check_pins(

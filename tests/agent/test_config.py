@@ -266,3 +266,16 @@ def test_build_devices_puts_the_system_device_first(tmp_path: Path) -> None:
         assert [d.id for d in devices] == ["system", "porch", "garden", "sprinklers", "camera"]
     finally:
         factory.close()
+
+
+def test_upload_cap_must_fit_in_the_message_cap(tmp_path: Path) -> None:
+    from agent_harness import make_config_dir
+
+    config_dir = tmp_path / "agent"
+    make_config_dir(
+        config_dir,
+        "[limits]\nmax_message_size = 65536\n[frame]\nmax_upload_bytes = 1000000\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(config_dir)
+    assert any(p.startswith("limits.max_message_size:") for p in err.value.problems)
