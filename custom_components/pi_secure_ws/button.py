@@ -17,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, described_devices
 
 PARALLEL_UPDATES = 0
 
@@ -88,9 +88,7 @@ async def async_setup_entry(
     connection = entry.runtime_data
     async_add_entities(
         PiButton(connection, device.id, description)
-        for description in BUTTONS
-        for device in connection.devices_of_kind(description.kind)
-        if description.exists_fn(device.capabilities)
+        for device, description in described_devices(connection, BUTTONS)
     )
 
 

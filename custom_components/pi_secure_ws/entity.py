@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity
 
 from .connection import AgentConnection
+from .protocol.client import DeviceInfo as AgentDevice
+
+
+class DeviceDescription(Protocol):
+    """An entity description for one device kind, present when the capabilities allow it."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def exists_fn(self) -> Callable[[dict[str, Any]], bool]: ...
+
+
+DescriptionT = TypeVar("DescriptionT", bound=DeviceDescription)
+
+
+def described_devices(
+    connection: AgentConnection, descriptions: Iterable[DescriptionT]
+) -> Iterator[tuple[AgentDevice, DescriptionT]]:
+    """Each (device, description) pair the agent reports: only what exists gets an entity."""
+    for description in descriptions:
+        for device in connection.devices_of_kind(description.kind):
+            if description.exists_fn(device.capabilities):
+                yield device, description
 
 
 class PiSecureWsEntity(Entity):

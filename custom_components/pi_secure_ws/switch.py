@@ -13,7 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, described_devices
 
 PARALLEL_UPDATES = 0
 
@@ -74,9 +74,7 @@ async def async_setup_entry(
     connection = entry.runtime_data
     async_add_entities(
         PiSwitch(connection, device.id, description)
-        for description in SWITCHES
-        for device in connection.devices_of_kind(description.kind)
-        if description.exists_fn(device.capabilities)
+        for device, description in described_devices(connection, SWITCHES)
     )
 
 
