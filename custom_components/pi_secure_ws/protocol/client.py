@@ -37,7 +37,7 @@ from .errors import (
     ServerAuthFailed,
 )
 from .pinning import fingerprint_of_pem, tls_server_end_point, verify_ca, verify_leaf
-from .scram import ClientExchange, ScramFailed
+from .scram import ClientExchange, ClientKeys, ScramFailed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ class AgentClient:
         self.states: dict[str, dict[str, Any]] = {}
         self._ws: ClientConnection | None = None
         self._context: tuple[tuple[str | None, str | None], ssl.SSLContext] | None = None
+        # What the last successful login established, reused by the next one (see _login).
+        self._keys: tuple[str, str, ClientKeys | None] | None = None
+        self._verified_leaf: tuple[str, str, bytes, bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._streams: dict[int, ClientStream] = {}
@@ -374,10 +377,15 @@ class AgentClient:
             raise ProtocolError(f"the agent does not offer {MECHANISM}")
         # Trust on first use when no fingerprint is pinned yet: the caller shows it for checking.
         fingerprint = self.fingerprint or fingerprint_of_pem(start["ca"])
-        ca = verify_ca(start["ca"], fingerprint)
-        verify_leaf(leaf_der, ca, fingerprint)
+        verified_by_tls = ssl_object.context.verify_mode == ssl.CERT_REQUIRED
+        cbind_data = self._check_certificates(start["ca"], leaf_der, fingerprint, verified_by_tls)
 
-        exchange = ClientExchange(self.client_id, self._secret, tls_server_end_point(leaf_der))
+        try:
+            exchange = ClientExchange(
+                self.client_id, self._secret, cbind_data, keys=self._cached_keys()
+            )
+        except ScramFailed as err:
+            raise InvalidAuth(f"cannot log in: {err}") from None
         await ws.send(
             m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
         )
@@ -394,6 +402,8 @@ class AgentClient:
             raise ServerAuthFailed(
                 "the agent could not prove it knows this client: it is not the paired agent"
             ) from None
+        # Only keys the agent has just accepted are kept for the next login.
+        self._keys = (self.client_id, self._secret, exchange.keys)
         raw = await self._recv(ws)
         data = m.validate(raw, m.AGENT_SCHEMAS)
         if data["type"] != m.HELLO:
@@ -401,6 +411,31 @@ class AgentClient:
         self.fingerprint = fingerprint
         self.ca_pem = start["ca"]
         return _parse_hello(data)
+
+    def _cached_keys(self) -> ClientKeys | None:
+        if self._keys is None:
+            return None
+        client_id, secret, keys = self._keys
+        return keys if client_id == self.client_id and secret == self._secret else None
+
+    def _check_certificates(
+        self, ca_pem: str, leaf_der: bytes, fingerprint: str, verified_by_tls: bool
+    ) -> bytes:
+        """Check the agent's CA against the pin and its leaf against the CA; return the channel
+        binding data of the leaf.
+
+        A leaf checked before is not parsed again when this handshake verified it against the
+        pinned CA (OpenSSL checked the chain and the validity period): it saves a signature
+        check on every reconnect.
+        """
+        seen = self._verified_leaf
+        if verified_by_tls and seen is not None and seen[:3] == (fingerprint, ca_pem, leaf_der):
+            return seen[3]
+        ca = verify_ca(ca_pem, fingerprint)
+        verify_leaf(leaf_der, ca, fingerprint)
+        cbind_data = tls_server_end_point(leaf_der)
+        self._verified_leaf = (fingerprint, ca_pem, leaf_der, cbind_data)
+        return cbind_data
 
     async def _recv(self, ws: ClientConnection) -> dict[str, Any]:
         try:

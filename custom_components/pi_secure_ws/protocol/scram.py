@@ -1,18 +1,22 @@
 """SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677) with tls-server-end-point channel binding (RFC 5929).
 
-A thin layer over ``scramp``: it fixes the mechanism and channel binding, hides unknown client ids
-behind a fake verifier (no user enumeration) and turns every scramp failure into one exception
-type, so callers never see a library traceback.
+The agent's side is a thin layer over ``scramp``: it fixes the mechanism and channel binding, hides
+unknown client ids behind a fake verifier (no user enumeration) and turns every scramp failure into
+one exception type, so callers never see a library traceback. The client's side is written here so
+it can reuse its derived keys across reconnects (ClientExchange says why).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scramp import ScramClient, ScramException, ScramMechanism
+from scramp import ScramException, ScramMechanism
 
 from .const import CHANNEL_BINDING, MECHANISM
 from .secret import normalize_secret
@@ -20,6 +24,9 @@ from .secret import normalize_secret
 # The secret is 256 random bits, so stretching adds nothing against guessing; the RFC 7677 minimum
 # keeps the client's cost at a few milliseconds on a Pi.
 ITERATIONS = 4096
+# Bounds what a fake agent can make a client compute: about 0.3 s of PBKDF2 on a desktop.
+MAX_ITERATIONS = 1_000_000
+_GS2_HEADER = f"p={CHANNEL_BINDING},,"
 _MECHANISM = ScramMechanism(MECHANISM)
 
 
@@ -96,36 +103,163 @@ class ServerExchange:
             raise ScramFailed(_reason(err)) from None
 
 
-class ClientExchange:
-    """A client's side of one login."""
+@dataclass(frozen=True)
+class ClientKeys:
+    """What a client derives from its secret for one salt and iteration count.
 
-    def __init__(self, client_id: str, secret: str, cbind_data: bytes) -> None:
-        try:
-            self._client = ScramClient(
-                [MECHANISM],
-                client_id,
-                normalize_secret(secret),
-                channel_binding=(CHANNEL_BINDING, cbind_data),
-            )
-        except ScramException as err:
-            raise ScramFailed(_reason(err)) from None
+    RFC 5802 section 5.1 lets a client cache these across logins to the same server, which
+    reuses its salt: a reconnect then costs two HMACs instead of a 4096-round PBKDF2. They prove
+    the same as the secret does, so they are kept only in memory, next to the secret itself.
+    """
+
+    salt: bytes
+    iterations: int
+    client_key: bytes
+    stored_key: bytes
+    server_key: bytes
+
+
+def derive_client_keys(password: str, salt: bytes, iterations: int) -> ClientKeys:
+    """SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, i), and the keys made from it."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    return ClientKeys(
+        salt=salt,
+        iterations=iterations,
+        client_key=client_key,
+        stored_key=hashlib.sha256(client_key).digest(),
+        server_key=hmac.digest(salted, b"Server Key", "sha256"),
+    )
+
+
+class ClientExchange:
+    """A client's side of one login.
+
+    Written here rather than through scramp's ScramClient because scramp recomputes PBKDF2 on
+    every login and has no way to take cached keys (see ClientKeys). It does only what this
+    protocol uses: SCRAM-SHA-256-PLUS with tls-server-end-point. The agent's side stays on
+    scramp, so every login checks this code against scramp; tests also compare its messages with
+    ScramClient's byte for byte.
+
+    SASLprep maps printable ASCII to itself, and client ids and normalised secrets are printable
+    ASCII, so they are used as they are; anything else is refused instead of being prepared.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        secret: str,
+        cbind_data: bytes,
+        *,
+        keys: ClientKeys | None = None,
+        nonce: str | None = None,
+    ) -> None:
+        password = normalize_secret(secret)
+        if not _is_printable_ascii(client_id) or not client_id:
+            raise ScramFailed("the client id must be printable ASCII")
+        if not _is_printable_ascii(password) or not password:
+            raise ScramFailed("the secret is not in the form the agent issues")
+        if not cbind_data:
+            raise ScramFailed("no channel binding data")
+        self._password = password
+        self._cbind_data = cbind_data
+        self.keys = keys
+        self._nonce = secrets.token_hex(32) if nonce is None else nonce
+        if not _is_nonce(self._nonce):
+            raise ScramFailed("invalid client nonce")
+        username = client_id.replace("=", "=3D").replace(",", "=2C")
+        self._client_first_bare = f"n={username},r={self._nonce}"
+        self._server_signature: bytes | None = None
+        self._stage = 0
+
+    def _advance(self, stage: int) -> None:
+        if self._stage != stage - 1:
+            raise ScramFailed("SCRAM messages out of order")
+        self._stage = stage
 
     def client_first(self) -> str:
-        return str(self._client.get_client_first())
+        self._advance(1)
+        return _GS2_HEADER + self._client_first_bare
 
     def client_final(self, server_first: str) -> str:
-        try:
-            self._client.set_server_first(server_first)
-            return str(self._client.get_client_final())
-        except ScramException as err:
-            raise ScramFailed(_reason(err)) from None
+        """Check the agent's first message; return the client's proof."""
+        self._advance(2)
+        attributes = _parse(server_first, "server-first")
+        if "e" in attributes:
+            raise ScramFailed(f"the agent answered with error {attributes['e'][:40]!r}")
+        if list(attributes)[:3] != ["r", "s", "i"]:
+            raise ScramFailed("malformed server-first message")
+        nonce = attributes["r"]
+        if not nonce.startswith(self._nonce) or len(nonce) == len(self._nonce):
+            raise ScramFailed("the agent's nonce does not extend the client's")
+        if not _is_nonce(nonce):
+            raise ScramFailed("invalid nonce")
+        salt = _b64decode(attributes["s"])
+        if not salt:
+            raise ScramFailed("empty salt")
+        iterations = _iterations(attributes["i"])
+        keys = self.keys
+        if keys is None or keys.salt != salt or keys.iterations != iterations:
+            keys = self.keys = derive_client_keys(self._password, salt, iterations)
+        cbind_input = _GS2_HEADER.encode() + self._cbind_data
+        without_proof = f"c={base64.b64encode(cbind_input).decode()},r={nonce}"
+        auth_message = f"{self._client_first_bare},{server_first},{without_proof}".encode()
+        signature = hmac.digest(keys.stored_key, auth_message, "sha256")
+        proof = bytes(a ^ b for a, b in zip(keys.client_key, signature, strict=True))
+        self._server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
+        return f"{without_proof},p={base64.b64encode(proof).decode()}"
 
     def verify_server_final(self, server_final: str) -> None:
         """Raise ScramFailed unless the agent proved it holds this client's verifier."""
-        try:
-            self._client.set_server_final(server_final)
-        except ScramException as err:
-            raise ScramFailed(_reason(err)) from None
+        self._advance(3)
+        attributes = _parse(server_final, "server-final")
+        if "e" in attributes:
+            raise ScramFailed(f"the agent answered with error {attributes['e'][:40]!r}")
+        if next(iter(attributes)) != "v":
+            raise ScramFailed("malformed server-final message")
+        assert self._server_signature is not None
+        if not hmac.compare_digest(_b64decode(attributes["v"]), self._server_signature):
+            raise ScramFailed("the agent's proof is wrong")
+
+
+def _is_printable_ascii(text: str) -> bool:
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def _is_nonce(text: str) -> bool:
+    # RFC 5802: printable ASCII except ",".
+    return bool(text) and all("!" <= ch <= "~" and ch != "," for ch in text)
+
+
+def _parse(message: str, what: str) -> dict[str, str]:
+    """``a=value,b=value`` into an ordered dict; RFC 5802's rules for attributes."""
+    attributes: dict[str, str] = {}
+    for part in message.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or len(key) != 1 or not ("a" <= key <= "z" or "A" <= key <= "Z"):
+            raise ScramFailed(f"malformed {what} message")
+        if key == "m":
+            raise ScramFailed(f"{what} message has a mandatory extension")
+        if key in attributes or not value:
+            raise ScramFailed(f"malformed {what} message")
+        attributes[key] = value
+    return attributes
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ScramFailed("invalid base64 in a SCRAM message") from None
+
+
+def _iterations(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or text.startswith("0"):
+        raise ScramFailed("invalid iteration count")
+    count = int(text)
+    if not ITERATIONS <= count <= MAX_ITERATIONS:
+        raise ScramFailed(f"iteration count {count} outside {ITERATIONS}..{MAX_ITERATIONS}")
+    return count
 
 
 def _reason(err: ScramException) -> str:
