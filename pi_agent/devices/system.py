@@ -126,10 +126,15 @@ class SystemDevice(Device):
         }
         self._state = self._read_files()
         self._state["throttled"] = self._read_throttled_file()
+        self._capabilities = self._probe_capabilities()
 
     # Device interface
 
     def capabilities(self) -> dict[str, Any]:
+        # Probed at each refresh, not at each login: every hello describes this device.
+        return self._capabilities
+
+    def _probe_capabilities(self) -> dict[str, Any]:
         sensors = ["hostname", "uptime", "load", "disk", "memory"]
         if (self._root / "proc/device-tree/model").is_file():
             sensors.append("model")
@@ -173,6 +178,7 @@ class SystemDevice(Device):
         new_state["throttled"] = await self._read_throttled()
         changed = _significant(new_state) != _significant(self._state)
         self._state = new_state
+        self._capabilities = self._probe_capabilities()
         if changed:
             self.notify_state()
         return changed

@@ -228,3 +228,14 @@ async def test_restart_and_reboot_are_refused_without_a_way_to_do_them(tmp_path:
         await call(device, "restart_agent")
     with pytest.raises(Refused, match="reboot"):
         await call(device, "reboot")
+
+
+async def test_capabilities_are_probed_at_each_refresh_not_at_each_login(tmp_path: Path) -> None:
+    root = tmp_path / "bare"
+    write(root, "proc/net/wireless", WIRELESS.split(" wlan0", maxsplit=1)[0])
+    device = make_device(tmp_path, root)
+    assert "wifi" not in device.capabilities()["sensors"]
+    write(root, "proc/net/wireless", WIRELESS)  # a Wi-Fi adapter comes up
+    assert "wifi" not in device.capabilities()["sensors"]
+    await call(device, "refresh")
+    assert "wifi" in device.capabilities()["sensors"]
