@@ -174,8 +174,12 @@ class AgentApp:
         try:
             if not pki.renew_leaf_if_needed(self.config_dir, force=force):
                 return False
-            pki.load_server_cert(self.server.ssl_context, self.config_dir)
-            self.server.leaf_der = pki.load_leaf_cert(self.config_dir).public_bytes(Encoding.DER)
+            # A new context, not the old one reloaded: its new session-ticket key ends TLS
+            # resumption of sessions made with the old leaf, whose channel binding is now stale.
+            context = pki.server_ssl_context(self.config_dir)
+            leaf_der = pki.load_leaf_cert(self.config_dir).public_bytes(Encoding.DER)
+            self.server.ssl_context = context
+            self.server.leaf_der = leaf_der
         except pki.PkiError as err:
             _LOGGER.error("could not renew the TLS certificate: %s", err)
             return False

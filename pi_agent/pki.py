@@ -338,8 +338,7 @@ def server_ssl_context(config_dir: Path) -> ssl.SSLContext:
 
 
 def load_server_cert(context: ssl.SSLContext, config_dir: Path) -> None:
-    """Load (or after a renewal, reload) the leaf and its key into ``context``: handshakes that
-    start afterwards present the new certificate, established connections are untouched."""
+    """Load the leaf and its key into ``context``, or say clearly why they cannot be loaded."""
     for name in (LEAF_CERT_FILE, LEAF_KEY_FILE):
         if not (config_dir / name).is_file():
             raise PkiError(f"{config_dir / name}: missing (run `pi-agent init`)")

@@ -18,9 +18,10 @@ import contextlib
 import itertools
 import logging
 import math
+import socket
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, cast
@@ -302,14 +303,14 @@ class AgentServer:
             return
         if result is None:
             return
-        client_id, role = result
+        client_id, role, server_final = result
         connection.authenticated()
         # After login the cap on messages applies instead of the 4 KiB pre-login one.
         connection.protocol.max_message_size = self.limits.max_message_size
         session = Session(self, connection, client_id, role, source)
         self.sessions.add(session)
         try:
-            await session.run()
+            await session.run(server_final)
         finally:
             self.sessions.discard(session)
             _LOGGER.info(
@@ -319,7 +320,8 @@ class AgentServer:
                 connection.close_code,
             )
 
-    async def _login(self, connection: GatedConnection) -> tuple[str, Role] | None:
+    async def _login(self, connection: GatedConnection) -> tuple[str, Role, str] | None:
+        """Run the login; the client id, role and SCRAM server-final (not yet sent) on success."""
         source = connection.source
         await connection.send(m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=self.ca_pem))
         exchange = ServerExchange(connection.channel_binding, self.clients.lookup)
@@ -346,11 +348,10 @@ class AgentServer:
         if role is None:  # removed between lookup and now
             await self._login_failed(connection, client_id, "unknown client")
             return None
-        await connection.send(m.encode(m.AUTH_SERVER_FINAL, message=server_final))
         self.blocklist.record_success(source)
         self.stats["logins"] += 1
         _LOGGER.info("login: client %s from %s as %s", client_id, source, role.label)
-        return client_id, role
+        return client_id, role, server_final
 
     async def _login_failed(
         self,
@@ -523,6 +524,23 @@ class RateLimiter:
         return False
 
 
+@contextlib.contextmanager
+def _corked(connection: ServerConnection) -> Iterator[None]:
+    """Hold back what is written inside until the end, then send it together (Linux TCP_CORK)."""
+    sock = connection.transport.get_extra_info("socket")
+    cork = getattr(socket, "TCP_CORK", None)
+    if sock is None or cork is None:
+        yield
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+
+
 class Session:
     """One logged-in client."""
 
@@ -559,11 +577,20 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def run(self) -> None:
+    async def run(self, server_final: str) -> None:
+        """End the login with the agent's proof and the hello, then serve until closed."""
         connection = self.connection
-        pusher = asyncio.get_running_loop().create_task(self._push_states())
+        pusher: asyncio.Task[None] | None = None
         try:
-            await connection.send(self.agent.hello(self.client_id, self.role))
+            # This session already tracks changes, so one made after the hello's snapshot is
+            # pushed after it; pushes start only once the hello is out.
+            hello = self.agent.hello(self.client_id, self.role)
+            # The proof and the hello leave in one TCP segment: sent apart, the first wakes
+            # the client, which can preempt the agent before the second is written.
+            with _corked(connection):
+                await connection.send(m.encode(m.AUTH_SERVER_FINAL, message=server_final))
+                await connection.send(hello)
+            pusher = asyncio.get_running_loop().create_task(self._push_states())
             async for frame in connection:
                 if not self._limiter.allow():
                     self._overruns += 1
@@ -584,10 +611,12 @@ class Session:
         except ConnectionClosed:
             pass
         finally:
-            pusher.cancel()
-            for task in list(self._streams.values()) + list(self._tasks):
+            tasks = [*self._streams.values(), *self._tasks]
+            if pusher is not None:
+                tasks.append(pusher)
+            for task in tasks:
                 task.cancel()
-            for task in [pusher, *self._streams.values(), *self._tasks]:
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 

@@ -81,6 +81,30 @@ async def test_login_gives_hello_with_agent_and_devices(agent: RunningAgent) -> 
     assert agent.app.server.stats["logins"] == 1  # type: ignore[union-attr]
 
 
+async def test_a_pinned_client_may_send_client_first_before_reading_auth_start(
+    agent: RunningAgent,
+) -> None:
+    """What AgentClient does once TLS has verified the pinned CA: the agent still speaks first,
+    but the client does not wait for it; the agent's proof then arrives with the hello."""
+    ws = await raw_connect(agent)
+    exchange = ClientExchange("homeassistant", agent.secret, tls_server_end_point(leaf_of(ws)))
+    await ws.send(
+        m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
+    )
+    start = json.loads(await ws.recv())
+    assert start["type"] == m.AUTH_START
+    server_first = json.loads(await ws.recv())
+    assert server_first["type"] == m.AUTH_SERVER_FIRST
+    final = exchange.client_final(server_first["message"])
+    await ws.send(m.encode(m.AUTH_CLIENT_FINAL, message=final))
+    server_final = json.loads(await ws.recv())
+    assert server_final["type"] == m.AUTH_SERVER_FINAL
+    exchange.verify_server_final(server_final["message"])
+    hello = json.loads(await ws.recv())
+    assert hello["type"] == m.HELLO
+    await ws.close()
+
+
 async def test_secret_is_accepted_in_any_pasted_form(agent: RunningAgent) -> None:
     pasted = " " + agent.secret.lower().replace("-", " ") + "\n"
     client = agent.client(secret=pasted)

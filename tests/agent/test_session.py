@@ -9,11 +9,16 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from agent_harness import RunningAgent
+from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
-from pi_secure_ws_protocol.const import CloseCode
-from pi_secure_ws_protocol.errors import CommandError, InvalidAuth
+from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
+from pi_secure_ws_protocol.errors import CommandError, InvalidAuth, RequestTimeout
+from pi_secure_ws_protocol.pinning import tls_server_end_point
+from pi_secure_ws_protocol.scram import ServerExchange, make_verifier
+from websockets.asyncio.server import ServerConnection, serve
 
+from pi_agent import pki
 from pi_agent.credentials import CredentialStore
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
@@ -26,6 +31,8 @@ pin = 17
 dimmable = true
 """
 ROLES = {"homeassistant": "control", "wall_panel": "viewer", "owner": "admin"}
+HELLO_AGENT = {"id": "fake", "name": "Fake", "version": "0"}
+HELLO_SESSION = {"client_id": "homeassistant", "role": "control"}
 
 
 async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, object]:
@@ -238,3 +245,54 @@ async def test_client_returns_quickly_after_an_agent_restart(agent_factory: Fact
         await client.ping()
         await client.close()
         await asyncio.wait_for(runner, 2)
+
+
+async def test_an_unanswered_request_times_out_and_the_session_goes_on(
+    agent: RunningAgent,
+) -> None:
+    """An agent that logs the client in properly but leaves one request unanswered."""
+    cbind = tls_server_end_point(pki.load_leaf_cert(agent.config_dir).public_bytes(Encoding.DER))
+    verifier = make_verifier(agent.secret)
+
+    async def slow_agent(ws: ServerConnection) -> None:
+        await ws.send(
+            m.encode(m.AUTH_START, mechanisms=[MECHANISM], ca=pki.ca_pem(agent.config_dir))
+        )
+        exchange = ServerExchange(cbind, lambda _id: (verifier, True))
+        first = json.loads(await ws.recv())
+        await ws.send(
+            m.encode(m.AUTH_SERVER_FIRST, message=exchange.server_first(first["message"]))
+        )
+        final = json.loads(await ws.recv())
+        server_final = exchange.server_final(final["message"])
+        await ws.send(m.encode(m.AUTH_SERVER_FINAL, message=server_final))
+        await ws.send(
+            m.encode(m.HELLO, agent=HELLO_AGENT, session=HELLO_SESSION, devices=[], states={})
+        )
+        json.loads(await ws.recv())  # the first request: no answer
+        async for text in ws:
+            await ws.send(m.encode(m.RESULT, id=json.loads(text)["id"], data={}))
+
+    async with serve(
+        slow_agent,
+        "127.0.0.1",
+        0,
+        ssl=pki.server_ssl_context(agent.config_dir),
+        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = AgentClient(
+            "127.0.0.1",
+            port,
+            client_id="homeassistant",
+            secret=agent.secret,
+            fingerprint=agent.fingerprint,
+            request_timeout=0.2,
+        )
+        await client.connect()
+        with pytest.raises(RequestTimeout, match="no answer to ping"):
+            await client.ping()
+        assert client._pending == {}
+        assert client.connected
+        await client.ping()  # the next one is answered
+        await client.close()
