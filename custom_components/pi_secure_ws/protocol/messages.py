@@ -54,14 +54,20 @@ REASON_PROTOCOL: Final = "protocol_error"
 REASON_TIMEOUT: Final = "timeout"
 
 
-def _integer(value: Any) -> int:
-    # JSON true/false are not ids, though Python counts bool as int.
-    if isinstance(value, bool) or not isinstance(value, int):
+_MAX_ID: Final = 2**53 - 1  # the largest integer every JSON implementation keeps exact
+
+
+def _request_id(value: Any) -> int:
+    # One check, not vol.All(int, Range): every message carries an id. JSON true/false are not
+    # ids, though Python counts bool as int.
+    if type(value) is not int:
         raise vol.Invalid("expected an integer")
+    if not 0 <= value <= _MAX_ID:
+        raise vol.Invalid(f"value must be between 0 and {_MAX_ID}")
     return value
 
 
-_ID = vol.All(_integer, vol.Range(min=0, max=2**53 - 1))
+_ID = _request_id
 _NAME = vol.All(str, vol.Length(min=1, max=64))
 _SCRAM_MESSAGE = vol.All(str, vol.Length(min=1, max=2048))
 
@@ -172,17 +178,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One of each, made once: json.dumps and json.loads build a new one per call when given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def encode(type_: str, **fields: Any) -> str:
     """Encode one message. NaN and infinities are refused: they are not JSON."""
-    return json.dumps(
-        {"v": PROTOCOL_VERSION, "type": type_, **fields}, separators=(",", ":"), allow_nan=False
-    )
+    return _ENCODER.encode({"v": PROTOCOL_VERSION, "type": type_, **fields})
 
 
 def parse_json(text: str | bytes) -> dict[str, Any]:
     """Parse one JSON object or raise ProtocolError."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
     except (ValueError, RecursionError, UnicodeDecodeError) as err:
         raise ProtocolError(f"not valid JSON: {_short(err)}") from None
     if not isinstance(value, dict):
