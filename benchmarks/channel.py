@@ -66,79 +66,84 @@ def floor_server_process(cert_dir: str, ready: Any) -> None:
     asyncio.run(main())
 
 
-async def measure_floor(port: int, connects: int, round_trips: int) -> dict[str, list[float]]:
-    # One context for every connect, as AgentClient keeps one: building it costs ~0.2 ms, which
-    # would flatter the ratio.
+async def measure_connects(
+    floor_port: int, port: int, pairing: dict[str, Any], connects: int
+) -> dict[str, list[float]]:
+    """Bare TLS websocket connects and agent logins, alternated so both meet the same machine.
+
+    The agent's client is one AgentClient reconnecting, as Home Assistant's does; a new client's
+    first login is measured apart.
+    """
+    # One context for every bare connect, as AgentClient keeps one: building it costs ~0.2 ms,
+    # which would flatter the ratio.
     context = client_context()
-    connect_times = []
+    client = new_client(port, pairing)
+    bare, login = [], []
     for _ in range(connects):
         start = time.perf_counter()
         ws = await connect(
-            f"wss://127.0.0.1:{port}{PATH}",
+            f"wss://127.0.0.1:{floor_port}{PATH}",
             ssl=context,
             compression=None,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
         )
-        connect_times.append(time.perf_counter() - start)
+        bare.append(time.perf_counter() - start)
         await ws.close()
+        start = time.perf_counter()
+        await client.connect()
+        login.append(time.perf_counter() - start)
+        await client.close()
+    first_login = []
+    for _ in range(5):
+        client = new_client(port, pairing)
+        start = time.perf_counter()
+        await client.connect()
+        first_login.append(time.perf_counter() - start)
+        await client.close()
+    return {"connect": bare, "login": login, "first_login": first_login}
+
+
+def new_client(port: int, pairing: dict[str, Any]) -> AgentClient:
+    return AgentClient(
+        "127.0.0.1",
+        port,
+        client_id=pairing["client_id"],
+        secret=pairing["secret"],
+        fingerprint=pairing["fingerprint"],
+    )
+
+
+async def measure_round_trips(
+    floor_port: int, port: int, pairing: dict[str, Any], round_trips: int
+) -> dict[str, list[float]]:
+    """Echoes over a bare TLS websocket and agent pings, alternated like the connects; then
+    light commands."""
     ws = await connect(
-        f"wss://127.0.0.1:{port}{PATH}",
-        ssl=context,
+        f"wss://127.0.0.1:{floor_port}{PATH}",
+        ssl=client_context(),
         compression=None,
         subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
     )
-    rtts = []
+    client = new_client(port, pairing)
+    await client.connect()
+    bare, ours = [], []
     for i in range(round_trips):
         text = m.encode(m.PING, id=i)
         start = time.perf_counter()
         await ws.send(text)
         await ws.recv()
-        rtts.append(time.perf_counter() - start)
-    await ws.close()
-    return {"connect": connect_times, "rtt": rtts}
-
-
-async def measure_agent(
-    port: int, pairing: dict[str, Any], connects: int, round_trips: int
-) -> dict[str, list[float]]:
-    def new_client() -> AgentClient:
-        return AgentClient(
-            "127.0.0.1",
-            port,
-            client_id=pairing["client_id"],
-            secret=pairing["secret"],
-            fingerprint=pairing["fingerprint"],
-        )
-
-    # One client reconnecting, as Home Assistant's does; a new client's first login apart.
-    first_login = []
-    for _ in range(5):
-        client = new_client()
-        start = time.perf_counter()
-        await client.connect()
-        first_login.append(time.perf_counter() - start)
-        await client.close()
-    login_times = []
-    client = new_client()
-    for _ in range(connects):
-        start = time.perf_counter()
-        await client.connect()
-        login_times.append(time.perf_counter() - start)
-        await client.close()
-    client = new_client()
-    await client.connect()
-    rtts = []
-    for _ in range(round_trips):
+        bare.append(time.perf_counter() - start)
         start = time.perf_counter()
         await client.ping()
-        rtts.append(time.perf_counter() - start)
+        ours.append(time.perf_counter() - start)
+    await ws.close()
     command_rtts = []
     for i in range(round_trips // 4):
         start = time.perf_counter()
         await client.call("porch", "turn_on" if i % 2 else "turn_off")
         command_rtts.append(time.perf_counter() - start)
     await client.close()
-    return {"login": login_times, "first_login": first_login, "rtt": rtts, "command": command_rtts}
+    return {"floor": bare, "rtt": ours, "command": command_rtts}
 
 
 def flood_process(port: int, rate: float, seconds: float, spread: bool, counter: Any) -> None:
@@ -213,13 +218,7 @@ async def login_during_flood(
     times = []
     deadline = time.perf_counter() + seconds - 1
     while time.perf_counter() < deadline:
-        client = AgentClient(
-            "127.0.0.1",
-            port,
-            client_id=pairing["client_id"],
-            secret=pairing["secret"],
-            fingerprint=pairing["fingerprint"],
-        )
+        client = new_client(port, pairing)
         start = time.perf_counter()
         await client.connect()
         await client.ping()
@@ -250,18 +249,14 @@ async def run(quick: bool) -> None:
         floor_port = parent.recv()
         agent, port = start_agent(config_dir)
         try:
-            bare = await measure_floor(floor_port, connects, round_trips)
-            ours = await measure_agent(port, pairing, connects, round_trips)
+            connect_times = await measure_connects(floor_port, port, pairing, connects)
+            round_trip_times = await measure_round_trips(floor_port, port, pairing, round_trips)
+            bare = {"connect": connect_times["connect"], "rtt": round_trip_times["floor"]}
+            ours = {**connect_times, **round_trip_times}
             start = time.perf_counter()
             n = 0
             while time.perf_counter() - start < 2.0:
-                client = AgentClient(
-                    "127.0.0.1",
-                    port,
-                    client_id=pairing["client_id"],
-                    secret=pairing["secret"],
-                    fingerprint=pairing["fingerprint"],
-                )
+                client = new_client(port, pairing)
                 await client.connect()
                 await client.close()
                 n += 1
