@@ -73,9 +73,9 @@ _SCRAM_MESSAGE = vol.All(str, vol.Length(min=1, max=2048))
 
 
 def _envelope(type_: str, fields: Mapping[Any, Any], *, extra: int) -> vol.Schema:
-    return vol.Schema(
-        {vol.Required("v"): PROTOCOL_VERSION, vol.Required("type"): type_, **fields}, extra=extra
-    )
+    # Every key is required unless marked Optional. Plain string keys, not vol.Required markers:
+    # those compare in Python, which made validation twice as slow.
+    return vol.Schema({"v": PROTOCOL_VERSION, "type": type_, **fields}, required=True, extra=extra)
 
 
 # What the agent accepts from a client. Unknown keys are refused: a forged or garbled message is
@@ -84,54 +84,44 @@ _STRICT = vol.PREVENT_EXTRA
 CLIENT_PRELOGIN_SCHEMAS: Final[dict[str, vol.Schema]] = {
     AUTH_CLIENT_FIRST: _envelope(
         AUTH_CLIENT_FIRST,
-        {vol.Required("mechanism"): _NAME, vol.Required("message"): _SCRAM_MESSAGE},
+        {"mechanism": _NAME, "message": _SCRAM_MESSAGE},
         extra=_STRICT,
     ),
-    AUTH_CLIENT_FINAL: _envelope(
-        AUTH_CLIENT_FINAL, {vol.Required("message"): _SCRAM_MESSAGE}, extra=_STRICT
-    ),
+    AUTH_CLIENT_FINAL: _envelope(AUTH_CLIENT_FINAL, {"message": _SCRAM_MESSAGE}, extra=_STRICT),
 }
 CLIENT_SCHEMAS: Final[dict[str, vol.Schema]] = {
     CALL: _envelope(
         CALL,
         {
-            vol.Required("id"): _ID,
-            vol.Required("device"): _NAME,
-            vol.Required("action"): _NAME,
+            "id": _ID,
+            "device": _NAME,
+            "action": _NAME,
             vol.Optional("params", default=dict): dict,
         },
         extra=_STRICT,
     ),
-    GET_STATES: _envelope(GET_STATES, {vol.Required("id"): _ID}, extra=_STRICT),
-    STREAM_STOP: _envelope(
-        STREAM_STOP, {vol.Required("id"): _ID, vol.Required("stream"): _ID}, extra=_STRICT
-    ),
-    PING: _envelope(PING, {vol.Required("id"): _ID}, extra=_STRICT),
+    GET_STATES: _envelope(GET_STATES, {"id": _ID}, extra=_STRICT),
+    STREAM_STOP: _envelope(STREAM_STOP, {"id": _ID, "stream": _ID}, extra=_STRICT),
+    PING: _envelope(PING, {"id": _ID}, extra=_STRICT),
 }
 
 # What a client accepts from the agent. Extra keys are ignored so a newer agent can add fields.
 _LENIENT = vol.ALLOW_EXTRA
 _DEVICE = vol.Schema(
-    {
-        vol.Required("id"): str,
-        vol.Required("kind"): str,
-        vol.Required("name"): str,
-        vol.Required("capabilities"): dict,
-    },
-    extra=_LENIENT,
+    {"id": str, "kind": str, "name": str, "capabilities": dict}, required=True, extra=_LENIENT
 )
 AGENT_PRELOGIN_SCHEMAS: Final[dict[str, vol.Schema]] = {
     AUTH_START: _envelope(
         AUTH_START,
-        {vol.Required("mechanisms"): [str], vol.Required("ca"): str},
+        {"mechanisms": [str], "ca": str},
         extra=_LENIENT,
     ),
-    AUTH_SERVER_FIRST: _envelope(AUTH_SERVER_FIRST, {vol.Required("message"): str}, extra=_LENIENT),
-    AUTH_SERVER_FINAL: _envelope(AUTH_SERVER_FINAL, {vol.Required("message"): str}, extra=_LENIENT),
+    AUTH_SERVER_FIRST: _envelope(AUTH_SERVER_FIRST, {"message": str}, extra=_LENIENT),
+    AUTH_SERVER_FINAL: _envelope(AUTH_SERVER_FINAL, {"message": str}, extra=_LENIENT),
     AUTH_FAILED: _envelope(
         AUTH_FAILED,
         {
-            vol.Required("reason"): str,
+            "reason": str,
             vol.Optional("retry_after"): vol.Any(None, vol.Coerce(float)),
         },
         extra=_LENIENT,
@@ -141,36 +131,28 @@ AGENT_SCHEMAS: Final[dict[str, vol.Schema]] = {
     HELLO: _envelope(
         HELLO,
         {
-            vol.Required("agent"): vol.Schema(
-                {vol.Required("id"): str, vol.Required("name"): str, vol.Required("version"): str},
-                extra=_LENIENT,
+            "agent": vol.Schema(
+                {"id": str, "name": str, "version": str}, required=True, extra=_LENIENT
             ),
-            vol.Required("session"): vol.Schema(
-                {vol.Required("client_id"): str, vol.Required("role"): str}, extra=_LENIENT
-            ),
-            vol.Required("devices"): [_DEVICE],
-            vol.Required("states"): {str: dict},
+            "session": vol.Schema({"client_id": str, "role": str}, required=True, extra=_LENIENT),
+            "devices": [_DEVICE],
+            # Its own Schema: a nested literal would inherit required=True and demand a key.
+            "states": vol.Schema({str: dict}),
         },
         extra=_LENIENT,
     ),
-    RESULT: _envelope(
-        RESULT, {vol.Required("id"): _ID, vol.Optional("data"): object}, extra=_LENIENT
-    ),
+    RESULT: _envelope(RESULT, {"id": _ID, vol.Optional("data"): object}, extra=_LENIENT),
     ERROR: _envelope(
         ERROR,
         {
-            vol.Required("id"): vol.Any(None, _ID),
-            vol.Required("code"): str,
-            vol.Required("message"): str,
+            "id": vol.Any(None, _ID),
+            "code": str,
+            "message": str,
         },
         extra=_LENIENT,
     ),
-    STATE: _envelope(
-        STATE, {vol.Required("device"): str, vol.Required("state"): dict}, extra=_LENIENT
-    ),
-    STREAM_END: _envelope(
-        STREAM_END, {vol.Required("stream"): _ID, vol.Required("reason"): str}, extra=_LENIENT
-    ),
+    STATE: _envelope(STATE, {"device": str, "state": dict}, extra=_LENIENT),
+    STREAM_END: _envelope(STREAM_END, {"stream": _ID, "reason": str}, extra=_LENIENT),
 }
 
 
