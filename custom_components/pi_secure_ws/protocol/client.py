@@ -151,7 +151,10 @@ class _PinnedContext(ssl.SSLContext):
     tls_session: ssl.SSLSession | None = None
 
     def keep_session_of(self, ssl_object: ssl.SSLObject) -> None:
-        self.tls_session = ssl_object.session
+        try:
+            self.tls_session = ssl_object.session
+        except (ssl.SSLError, ValueError):  # no session to keep: the next connect does a full one
+            self.tls_session = None
 
     def wrap_bio(
         self,
