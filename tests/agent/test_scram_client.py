@@ -38,6 +38,20 @@ SECRET = generate_secret()
 VERIFIER = make_verifier(SECRET)
 
 
+@pytest.fixture
+def pbkdf2_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the client's PBKDF2 runs: one per stretching of a secret."""
+    calls: list[int] = []
+    real_pbkdf2 = hashlib.pbkdf2_hmac
+
+    def counting_pbkdf2(*args: Any) -> bytes:
+        calls.append(1)
+        return real_pbkdf2(*args)
+
+    monkeypatch.setattr(scram.hashlib, "pbkdf2_hmac", counting_pbkdf2)
+    return calls
+
+
 def server(verifier: Verifier = VERIFIER, known: bool = True) -> ServerExchange:
     return ServerExchange(CBIND, lambda _id: (verifier, known))
 
@@ -91,17 +105,10 @@ def test_sasl_prep_is_the_identity_on_what_the_client_accepts() -> None:
 
 
 def test_cached_keys_give_the_same_proof_without_the_secret_being_stretched_again(
-    monkeypatch: pytest.MonkeyPatch,
+    pbkdf2_calls: list[int],
 ) -> None:
     keys = derive_client_keys(normalize_secret(SECRET), VERIFIER.salt, VERIFIER.iterations)
-    calls: list[int] = []
-    real_pbkdf2 = hashlib.pbkdf2_hmac
-
-    def counting_pbkdf2(*args: Any) -> bytes:
-        calls.append(1)
-        return real_pbkdf2(*args)
-
-    monkeypatch.setattr(scram.hashlib, "pbkdf2_hmac", counting_pbkdf2)
+    pbkdf2_calls.clear()
     nonce = "samenonce"
     fresh = ClientExchange("homeassistant", SECRET, CBIND, nonce=nonce)
     cached = ClientExchange("homeassistant", SECRET, CBIND, nonce=nonce, keys=keys)
@@ -109,7 +116,7 @@ def test_cached_keys_give_the_same_proof_without_the_secret_being_stretched_agai
     assert cached.client_first() == client_first
     first = server_first_for(client_first)
     assert fresh.client_final(first) == cached.client_final(first)
-    assert len(calls) == 1  # only the exchange without keys stretched the secret
+    assert len(pbkdf2_calls) == 1  # only the exchange without keys stretched the secret
     assert cached.keys is keys
 
 
@@ -232,16 +239,8 @@ def test_client_parser_survives_arbitrary_server_messages(first: str, final: str
 
 
 async def test_a_reconnect_reuses_the_keys_and_a_new_secret_does_not(
-    agent: RunningAgent, monkeypatch: pytest.MonkeyPatch
+    agent: RunningAgent, pbkdf2_calls: list[int]
 ) -> None:
-    calls: list[int] = []
-    real_pbkdf2 = hashlib.pbkdf2_hmac
-
-    def counting_pbkdf2(*args: Any) -> bytes:
-        calls.append(1)
-        return real_pbkdf2(*args)
-
-    monkeypatch.setattr(scram.hashlib, "pbkdf2_hmac", counting_pbkdf2)
     client = AgentClient(
         "127.0.0.1",
         agent.port,
@@ -252,13 +251,13 @@ async def test_a_reconnect_reuses_the_keys_and_a_new_secret_does_not(
     for _ in range(3):
         await client.connect()
         await client.close()
-    assert len(calls) == 1
+    assert len(pbkdf2_calls) == 1
 
     # Keys belong to the credentials they came from: a wrong secret is stretched and refused.
     client._secret = generate_secret()
     with pytest.raises(InvalidAuth):
         await client.connect()
-    assert len(calls) == 2
+    assert len(pbkdf2_calls) == 2
 
 
 async def test_a_client_id_that_cannot_exist_is_refused_before_any_login_message(
