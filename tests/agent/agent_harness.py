@@ -72,11 +72,14 @@ class RunningAgent:
         client_id: str = "homeassistant",
         secret: str | None = None,
         fingerprint: str | None = None,
+        *,
+        port: int | None = None,
         **kwargs: Any,
     ) -> AgentClient:
+        """A client paired with this agent; ``port`` points it at another server (a fake agent)."""
         client = AgentClient(
             self.host,
-            self.port,
+            self.port if port is None else port,
             client_id=client_id,
             secret=self.secrets.get(client_id, "") if secret is None else secret,
             fingerprint=self.fingerprint if fingerprint is None else fingerprint,

@@ -272,16 +272,7 @@ async def test_client_rejects_an_agent_that_fails_its_proof(agent: RunningAgent)
     async with serve(
         fake_agent, "127.0.0.1", 0, ssl=ssl_context, subprotocols=[SUBPROTOCOL]
     ) as srv:
-        port = srv.sockets[0].getsockname()[1]
-        from pi_secure_ws_protocol.client import AgentClient
-
-        client = AgentClient(
-            "127.0.0.1",
-            port,
-            client_id="homeassistant",
-            secret=agent.secret,
-            fingerprint=agent.fingerprint,
-        )
+        client = agent.client(port=srv.sockets[0].getsockname()[1])
         with pytest.raises(ServerAuthFailed):
             await client.connect()
         assert not client.connected

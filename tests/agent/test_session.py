@@ -280,15 +280,7 @@ async def test_an_unanswered_request_times_out_and_the_session_goes_on(
         ssl=pki.server_ssl_context(agent.config_dir),
         subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
     ) as server:
-        port = server.sockets[0].getsockname()[1]
-        client = AgentClient(
-            "127.0.0.1",
-            port,
-            client_id="homeassistant",
-            secret=agent.secret,
-            fingerprint=agent.fingerprint,
-            request_timeout=0.2,
-        )
+        client = agent.client(port=server.sockets[0].getsockname()[1], request_timeout=0.2)
         await client.connect()
         with pytest.raises(RequestTimeout, match="no answer to ping"):
             await client.ping()
