@@ -498,7 +498,7 @@ async def test_bad_saved_rain_delay_is_logged_and_ignored(
     assert controller.state()["rain_delay_until"] is None
 
 
-async def test_stop_switches_every_relay_off_at_once(rig: Rig) -> None:
+async def test_stop_switches_the_pump_off_first_and_holds_every_pin_off(rig: Rig) -> None:
     inverted = section(pump={}, max_concurrent=2)
     inverted["zone"][1]["active_high"] = False
     controller = await rig.start(inverted)
@@ -511,8 +511,16 @@ async def test_stop_switches_every_relay_off_at_once(rig: Rig) -> None:
     assert rig.last_level(ZONE_PINS["lawn"]) is False
     assert rig.last_level(ZONE_PINS["beds"]) is True
     assert rig.last_level(PUMP_PIN) is False
-    # Driven off before the pins were released: no lag, the agent is exiting.
-    assert all(rig.pin(number).released for number in [*ZONE_PINS.values(), PUMP_PIN])
+    # The pump first, the valves after its lag: it never pushes against closed valves.
+    pump_off = rig.switched(PUMP_PIN, False)
+    assert rig.switched(ZONE_PINS["lawn"], False) - pump_off >= LAG
+    assert rig.switched(ZONE_PINS["beds"], True) - pump_off >= LAG  # active-low: off is high
+    # Held, not released: still outputs at the inactive level, not floating inputs.
+    for number in [*ZONE_PINS.values(), PUMP_PIN]:
+        assert not rig.pin(number).released
+        assert rig.pin(number).function == "output"
+    assert rig.pin(ZONE_PINS["beds"]).state == 1
+    assert rig.pin(ZONE_PINS["lawn"]).state == 0
     assert controller.state()["zones"]["beds"]["open"] is False
     with pytest.raises(Refused, match="shutting down"):
         await call(controller, "run", {"zone": "lawn"})
@@ -528,7 +536,9 @@ async def test_relay_write_error_switches_everything_off_and_reports_it(
 
     with caplog.at_level(logging.ERROR), pytest.raises(DeviceError, match=r"GPIO6.*switched off"):
         await call(controller, "run", {"zone": "beds", "seconds": 1})
-    assert rig.on_pins() == []
+    assert rig.on_pins() == [ZONE_PINS["lawn"]]  # the pump is off; its valve closes after the lag
+    await wait_until(lambda: rig.on_pins() == [])
+    assert rig.switched(ZONE_PINS["lawn"], False) - rig.switched(PUMP_PIN, False) >= LAG
     assert "Beds (GPIO6): switching on failed" in caplog.text
     state = controller.state()
     assert state["running"] == []
@@ -536,8 +546,9 @@ async def test_relay_write_error_switches_everything_off_and_reports_it(
     assert "switched off" in state["fault"]
     # The controller keeps working for the healthy zones afterwards.
     await call(controller, "run", {"zone": "lawn", "seconds": 0.1})
-    assert rig.is_on("lawn")
     assert controller.state()["fault"] is None
+    # Not at once: a relay switches on no sooner than min_switch_interval after its last change.
+    await wait_until(lambda: rig.is_on("lawn"))
     await wait_until(lambda: rig.on_pins() == [])
 
 
