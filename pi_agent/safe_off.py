@@ -19,6 +19,7 @@ Exit status: 0 all off, 1 a relay could not be switched, 78 no usable ``agent.to
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import tomllib
@@ -92,10 +93,10 @@ def plan_from_toml(raw: dict[str, Any]) -> SafeOffPlan:
             if output is not None:
                 first.append(output)
                 raw_lag = pump.get("lag", 1.0)
-                if isinstance(raw_lag, int | float) and not isinstance(raw_lag, bool):
-                    lag = min(max(float(raw_lag), 0.0), MAX_LAG)  # NaN becomes 0.0
-                else:
-                    lag = 1.0
+                lag = 1.0  # the agent's default, for anything but a real number
+                number = isinstance(raw_lag, int | float) and not isinstance(raw_lag, bool)
+                if number and not math.isnan(raw_lag):
+                    lag = min(max(float(raw_lag), 0.0), MAX_LAG)
         zones = sprinklers.get("zone", [])
         for index, zone in enumerate(zones if isinstance(zones, list) else []):
             output = _output(f"sprinklers.zone[{index}]", zone, problems)

@@ -842,9 +842,11 @@ class SprinklerController(Device):
                 end = run.close_at
             latest = max(latest, end)
             if run.zone.relay.on:
-                deadlines[run.zone.relay] = end + lag
+                # A pump stops at the deadline and its valves close a lag later; a master valve
+                # closes a lag after its zone valves.
+                deadlines[run.zone.relay] = end + (lag if self._pump_type == "pump" else 0.0)
         if self._pump is not None and self._pump.on:
-            deadlines[self._pump] = latest + lag
+            deadlines[self._pump] = latest + (lag if self._pump_type == "master_valve" else 0.0)
         if now < self._closing_until:
             for zone in self._zones.values():
                 if zone.relay.on:
