@@ -193,7 +193,12 @@ class DeadlineGuard:
                     deadline = self._unlisted_since.setdefault(relay, now) + UNLISTED_GRACE
                 if now > deadline + self._grace:
                     overdue.append((relay, deadline))
-        if not overdue or self.tripped is not None:
+        if not overdue:
+            return False
+        if self.tripped is not None:
+            # Tripped already and a relay is still on: its "off" failed. Keep trying, quietly
+            # (the trip was logged), until the loop takes over or the process is killed.
+            switch_all_off([relay for relay, _ in overdue], lock_wait=_LOCK_WAIT)
             return False
         relay, deadline = overdue[0]
         self.tripped = f"{relay.label} was due off {now - deadline:.1f} s ago"

@@ -18,6 +18,14 @@ Either way ``lead`` is the gap between the two relays switching on and ``lag`` t
 them switching off; the relay runs while any zone runs. A zone's run time counts from its valve
 opening. ``queue_delay`` is the pause between a valve closing and the next queued zone opening.
 
+Limits that repetition cannot extend: re-sending ``run`` to an open zone sets its timer anew but
+never past ``max_seconds`` of continuous opening (nor past the day's ``max_seconds_per_day``, when
+set, which is counted across runs and restarts); a relay switches on no sooner than
+``min_switch_interval`` after its last change, so clients fighting over a zone cannot make it
+chatter (switching off is never delayed). On stop and on a fault the pump (or master valve) goes
+off first and the valves ``lag`` seconds later. A ``DeadlineGuard`` thread (relays.py) holds every
+relay's deadline and switches everything off if the event loop misses one.
+
 While a rain delay is set, ``run`` is refused with the reason and queued runs wait in the queue;
 zones already running finish their run. The rain delay is kept in ``STATE_DIR/sprinklers.json`` so
 a restart does not forget it.

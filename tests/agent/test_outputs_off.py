@@ -113,6 +113,12 @@ class Garden:
 
 @pytest.fixture
 def garden(tmp_path: Path) -> Garden:
+    return make_garden(tmp_path)
+
+
+def make_garden(tmp_path: Path) -> Garden:
+    """A paired config with a pump, two zones and a light, mirrored mock pins (also for
+    benchmarks/safety.py)."""
     port = free_port()
     config_dir = tmp_path / "agent"
     fingerprint, secrets = make_config_dir(config_dir, GARDEN)

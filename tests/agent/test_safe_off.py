@@ -196,3 +196,39 @@ def test_no_usable_agent_toml_is_exit_78_and_touches_nothing(
     assert "no relay was touched" in result.stderr
     assert "Traceback" not in result.stderr
     assert not pin_log.exists()
+
+
+async def test_stop_refuses_commands_before_the_relays_go_off(tmp_path: Path) -> None:
+    """While the valves wait for the pump's lag, a command is answered "refused", not obeyed."""
+    import asyncio
+
+    from agent_harness import running_agent
+    from pi_secure_ws_protocol.errors import CommandError
+
+    toml = """
+[sprinklers.pump]
+pin = 19
+lead = 0.0
+lag = 0.5
+
+[[sprinklers.zone]]
+id = "lawn"
+pin = 5
+"""
+    async with running_agent(tmp_path / "agent", toml) as agent:
+        client = await agent.connected_client()
+        await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 60})
+        factory = agent.app.devices["sprinklers"]._relays()[0]._output.pin_factory
+        await asyncio.sleep(1.2)  # min_switch_interval and the pump's lead
+        assert factory.pin(19).state == 1
+        stopping = asyncio.create_task(agent.app.stop())
+        await asyncio.sleep(0.1)  # the pump is off, the valve waits for the lag
+        assert factory.pin(19).state == 0
+        assert factory.pin(5).state == 1
+        with pytest.raises(CommandError) as refused:
+            await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 60})
+        assert refused.value.code == "refused"
+        assert "shutting down" in refused.value.message
+        await stopping
+        assert factory.pin(5).state == 0
+        assert factory.pin(5).function == "output"
