@@ -65,6 +65,7 @@ from pi_agent.devices.relays import (
     RelayError,
     switch_all_off,
 )
+from pi_agent.devices.watering_ledger import WateringLedger
 from pi_agent.state_store import StateStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ CONFIG_KEY: Final = "sprinklers"
 DEVICE_ID: Final = "sprinklers"
 STATE_FILE_NAME: Final = "sprinklers.json"
 _RAIN_DELAY_KEY: Final = "rain_delay_until"
-_WATERED_KEY: Final = "watered_today"
 PUMP_TYPES: Final = ("pump", "master_valve")
 MAX_ZONES: Final = 32
 # One day: longer than any sensible run, short enough to catch a typo of minutes for seconds.
@@ -324,7 +324,7 @@ class SprinklerController(Device):
         )
         self._closing_until = -math.inf  # valves closing after the pump (fault path): no new run
         self._valves_timer: asyncio.TimerHandle | None = None
-        self._watered_day, self._watered = self._load_watered()
+        self._ledger = WateringLedger(self._store, self._zones)
         self._runs: list[_Run] = []  # started runs, oldest first
         self._queue: deque[_Queued] = deque()
         self._last_close = -math.inf
@@ -863,48 +863,19 @@ class SprinklerController(Device):
 
     # -- the day's watering (max_seconds_per_day)
 
-    def _load_watered(self) -> tuple[str, dict[str, float]]:
-        today = datetime.now().date().isoformat()  # the Pi's own (local) day
-        saved = self._store.get(_WATERED_KEY)
-        if (
-            isinstance(saved, dict)
-            and saved.get("date") == today
-            and isinstance(saved.get("seconds"), dict)
-        ):
-            watered = {
-                zone_id: float(value)
-                for zone_id, value in saved["seconds"].items()
-                if zone_id in self._zones
-                and isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and value >= 0
-            }
-            return today, watered
-        return today, {}
-
-    def _roll_day(self) -> None:
-        today = datetime.now().date().isoformat()  # the Pi's own (local) day
-        if today != self._watered_day:
-            self._watered_day, self._watered = today, {}
-
     def _watered_left(self, zone: _Zone, now: float) -> float:
         """Seconds ``zone`` may still be open today (a running run counts as it goes)."""
         if zone.max_seconds_per_day is None:
             return math.inf
-        self._roll_day()
-        used = self._watered.get(zone.id, 0.0)
+        used = self._ledger.used(zone.id)
         for run in self._runs:
             if run.zone is zone and run.phase is not _Phase.STARTING:
                 used += max(0.0, now - run.opened_at)
         return zone.max_seconds_per_day - used
 
     def _account(self, zone: _Zone, opened_for: float, _now: float) -> None:
-        if zone.max_seconds_per_day is None or opened_for <= 0:
-            return
-        self._roll_day()
-        self._watered[zone.id] = self._watered.get(zone.id, 0.0) + opened_for
-        self._store.set(_WATERED_KEY, {"date": self._watered_day, "seconds": self._watered})
+        if zone.max_seconds_per_day is not None:
+            self._ledger.add(zone.id, opened_for)
 
     def _account_open_runs(self, now: float) -> None:
         for run in self._runs:
