@@ -1,8 +1,18 @@
 """AgentApp: loads the configuration, builds the devices and serves them; signals and shutdown.
 
-SIGTERM and SIGINT stop the agent: devices first leave the hardware safe (every valve closed), then
-sessions close with 1001 "going away" so clients reconnect to the next start. SIGHUP re-reads the
-client list: sessions of removed, rotated or re-roled clients are closed at once, others go on.
+Outputs off first, on every path:
+
+- start-up builds the devices (every relay at its inactive level, the sprinklers first) right
+  after reading agent.toml, before it reads any state, key or client file; a start-up error the
+  user must fix exits 78 only after that. An agent.toml the agent refuses still has its relays
+  switched off (``safe_off``, which reads it leniently).
+- SIGTERM and SIGINT, also during start-up, stop the agent: the server refuses further commands,
+  the devices that hold outputs stop first in safety order (the pump, then the valves after its
+  lag, then lights), and only then does anything else stop or log: the other devices (camera,
+  frame) together, each within its own time limit, then the sessions close with 1001 "going away".
+
+SIGHUP re-reads the client list: sessions of removed, rotated or re-roled clients are closed at
+once, others go on.
 """
 
 from __future__ import annotations
@@ -17,13 +27,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol.const import Role
 
-from . import pki, systemd
+from . import fault_injection, pki, safe_off, systemd
 from .blocklist import BlockList, BlockSettings
 from .config import AgentConfig, ConfigError, load_config
 from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
-from .devices.base import Device, DeviceContext
+from .devices.base import Device, DeviceContext, DeviceError
 from .fsutil import check_private, ensure_private_dir
+from .pins import mock_pin_factory
 from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,6 +42,8 @@ _LOGGER = logging.getLogger(__name__)
 CLIENTS_FILE = "clients.json"
 EXIT_RESTART = 75  # EX_TEMPFAIL: systemd's Restart= brings the agent back
 STOP_TIMEOUT = 5.0
+# Devices with a stop_rank below this hold outputs: they stop first, one by one, in rank order.
+SAFETY_RANKS = 50
 RENEW_CHECK_INTERVAL = 24 * 3600.0
 
 
@@ -64,6 +77,8 @@ class AgentApp:
         self._advertiser: object | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._stop_started = False
+        self._faults = fault_injection.Faults()
 
     @property
     def port(self) -> int:
@@ -75,15 +90,36 @@ class AgentApp:
         try:
             config = load_config(config_dir)
         except ConfigError as err:
-            raise StartupError(err.problems) from None
+            # The agent will not run, but a relay left on by an earlier run must still go off.
+            problems = _safe_off_leniently(config_dir)
+            raise StartupError(err.problems + problems) from None
+        self.config = config
+        state_dir = config.agent.state_dir
+        mock = config.agent.hardware == "mock"
+        self._faults = fault_injection.read_faults(mock)
+        fault_injection.install(self._faults)
+        context = DeviceContext(
+            pin_factory=_pin_factory(mock),
+            state_dir=state_dir,
+            mock=mock,
+            config_dir=config_dir,
+        )
+        # Outputs first: building a device drives its pins to their inactive level (sprinklers
+        # first); state is read only after, and a damaged state file is set aside, never fatal.
         try:
-            ensure_private_dir(config.agent.state_dir)
+            devices = build_devices(config, context, on_restart=self.request_restart)
+        except (ConfigError, DeviceError) as err:
+            problems = err.problems if isinstance(err, ConfigError) else [str(err)]
+            # The devices built so far are gone (gpiozero released their pins): off again.
+            raise StartupError(problems + _safe_off_leniently(config_dir)) from None
+        self.devices = {d.id: d for d in devices}
+        try:
+            ensure_private_dir(state_dir)
         except OSError as err:
-            raise StartupError([f"{config.agent.state_dir}: cannot create: {err}"]) from None
-        problems = check_private(config_dir, config.agent.state_dir)
+            raise StartupError([f"{state_dir}: cannot create: {err}"]) from None
+        problems = check_private(config_dir, state_dir)
         if problems:
             raise StartupError(problems)
-        self.config = config
         try:
             if pki.renew_leaf_if_needed(config_dir):
                 _LOGGER.info("renewed the TLS certificate (the pinned CA is unchanged)")
@@ -97,19 +133,6 @@ class AgentApp:
         except CredentialError as err:
             raise StartupError([str(err)]) from None
 
-        state_dir = config.agent.state_dir
-        mock = config.agent.hardware == "mock"
-        context = DeviceContext(
-            pin_factory=_pin_factory(mock),
-            state_dir=state_dir,
-            mock=mock,
-            config_dir=config_dir,
-        )
-        try:
-            devices = build_devices(config, context, on_restart=self.request_restart)
-        except ConfigError as err:
-            raise StartupError(err.problems) from None
-        self.devices = {d.id: d for d in devices}
         settings = config.blocklist
         blocklist = BlockList(
             state_dir / "blocklist.json",
@@ -226,13 +249,30 @@ class AgentApp:
         self.stopped.set()
 
     async def stop(self) -> None:
-        """Leave the hardware safe first, then close sessions and the listener."""
-        systemd.notify_stopping()
+        """Refuse commands, outputs off (safety order), then everything else. Idempotent."""
+        if self._stop_started:
+            await self.stopped.wait()
+            return
+        self._stop_started = True
+        if self.server is not None:
+            self.server.stop_accepting()
+        devices = sorted(self.devices.values(), key=lambda device: device.stop_rank)
+        for device in devices:
+            if device.stop_rank < SAFETY_RANKS:
+                await _stop_device(device)
+        systemd.notify_stopping("outputs off; closing sessions")
+        _LOGGER.info("stopping: outputs are off; stopping the other devices and sessions")
         for task in (self._watchdog, self._renewer):
             if task is not None:
                 task.cancel()
-        for device in reversed(list(self.devices.values())):
-            await _stop_device(device)
+        # Slow ones (camera, frame) together: each has its own limit, none waits for another.
+        await asyncio.gather(
+            *(
+                _stop_device(device, self._faults.slow_stop)
+                for device in devices
+                if device.stop_rank >= SAFETY_RANKS
+            )
+        )
         if self.server is not None:
             await self.server.stop()
         if self._advertiser is not None:
@@ -241,9 +281,11 @@ class AgentApp:
         self.stopped.set()
 
 
-async def _stop_device(device: Device) -> None:
+async def _stop_device(device: Device, injected_delay: float = 0.0) -> None:
     try:
         async with asyncio.timeout(STOP_TIMEOUT):
+            if injected_delay:
+                await asyncio.sleep(injected_delay)  # a test's slow device (fault_injection)
             await device.stop()
     except Exception:
         _LOGGER.exception("stopping %s failed", device.id)
@@ -252,10 +294,23 @@ async def _stop_device(device: Device) -> None:
 def _pin_factory(mock: bool) -> object | None:
     if not mock:
         return None  # gpiozero's default: lgpio on a Pi
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-    factory: object = MockFactory(pin_class=MockPWMPin)
+    factory: object = mock_pin_factory()
     return factory
+
+
+def _safe_off_leniently(config_dir: Path) -> list[str]:
+    """Switch off what an agent.toml the agent refuses still names; its failures, as problems."""
+    try:
+        plan = safe_off.read_plan(config_dir)
+    except safe_off.SafeOffConfigError:
+        return []  # no pin is known: the same problem is already reported
+    if not plan.first and not plan.then:
+        return []
+    try:
+        failures = safe_off.drive_off(plan, _pin_factory(plan.mock))
+    except Exception as err:
+        failures = [f"cannot use the GPIO pins: {err}"]
+    return [f"safe-off: {failure}" for failure in failures]
 
 
 def _model(root: Path = Path("/")) -> str | None:
@@ -298,25 +353,38 @@ def run_agent(config_dir: Path, log_level: str = "INFO") -> int:
 
 async def _main(config_dir: Path) -> int:
     app = AgentApp(config_dir)
+    loop = asyncio.get_running_loop()
+    # Before start-up: a SIGTERM while starting still stops safely (and is not the default
+    # action, which would end the process with its relays wherever they are).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stopped.set)
+    starting = loop.create_task(app.start())
+    stop_requested = loop.create_task(app.stopped.wait())
+    await asyncio.wait({starting, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StartupError, OSError):
+            await starting
+        await app.stop()
+        _LOGGER.info("stopped during start-up; outputs are off")
+        return app.exit_code
     try:
-        await app.start()
+        starting.result()
     except StartupError as err:
+        await app.stop()  # outputs off before the exit that systemd will not restart
         for problem in err.problems:
             _LOGGER.error("%s", problem)
         _LOGGER.error("not starting: fix the problems above (pi-agent check-config helps)")
-        await app.stop()
+        stop_requested.cancel()
         return 78  # EX_CONFIG
     except OSError as err:
-        _LOGGER.error("not starting: %s", err)
         await app.stop()
+        _LOGGER.error("not starting: %s", err)
+        stop_requested.cancel()
         return 71  # EX_OSERR
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.stopped.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload_clients)
     try:
-        await app.stopped.wait()
+        await stop_requested
     finally:
-        _LOGGER.info("stopping: closing valves and sessions")
         await app.stop()
     return app.exit_code

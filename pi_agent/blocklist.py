@@ -148,8 +148,19 @@ class BlockList:
                 )
             for source, seen in data.get("known", {}).items():
                 self._known[str(source)] = float(seen)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            _LOGGER.warning("ignoring unreadable block list %s: %s", self._path, err)
+        except (
+            OSError,
+            ValueError,  # UnicodeDecodeError too
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+            MemoryError,
+        ) as err:
+            # A damaged file (SD card, power cut) must never stop the start; blocks are lost.
+            _LOGGER.warning(
+                "ignoring unreadable block list %s: %s", self._path, str(err)[:200] or type(err)
+            )
             self._entries.clear()
             self._known.clear()
 

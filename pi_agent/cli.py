@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     install_service.register(commands).set_defaults(handler=install_service.main)
 
+    # The way off that needs no running agent: the unit runs it at every stop and start.
+    sub = command(
+        "safe-off",
+        "drive every configured relay to its safe level now (reads agent.toml only; no agent)",
+        cmd_safe_off,
+    )
+    config_dir(sub)
+
     sub = command("check-config", "validate agent.toml and the file permissions", cmd_check)
     config_dir(sub)
 
@@ -566,6 +574,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .app import run_agent
 
     return run_agent(args.config_dir.expanduser().absolute(), args.log_level)
+
+
+def cmd_safe_off(args: argparse.Namespace) -> int:
+    from . import safe_off
+
+    return safe_off.run(args.config_dir)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

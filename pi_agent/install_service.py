@@ -475,6 +475,8 @@ def render_unit(
         )
     replacements = {
         "@PI_AGENT@": str(pi_agent),
+        # The interpreter of pi-agent's environment (beside it in a venv's bin/), for safe-off.
+        "@PYTHON@": str(pi_agent.with_name("python")),
         "@CONFIG_DIR@": str(config_dir),
         "@STATE_DIR@": str(state_dir),
         "@USER@": user,

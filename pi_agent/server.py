@@ -153,6 +153,7 @@ class AgentServer:
         self._unsubscribe: list[Callable[[], None]] = []
         self.stats = {"logins": 0, "login_failures": 0, "refused": 0}
         self.flood_log = ThrottledLog(_LOGGER)
+        self.accepting_commands = True
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -187,6 +188,15 @@ class AgentServer:
         for device in self.devices.values():
             self._unsubscribe.append(device.add_listener(self._device_changed))
         _LOGGER.info("listening on %s:%s (TLS 1.3, %s)", self.host, self.port, MECHANISM)
+
+    def stop_accepting(self) -> None:
+        """The first step of a stop: refuse every further device call (answered "refused") and
+        new connections, at once and without waiting, so no command switches a relay back on
+        while the agent switches them off. ``stop()`` closes the sessions later."""
+        self.accepting_commands = False
+        if self._server is not None:
+            # The listening sockets only (asyncio's server); websockets' close() comes in stop().
+            self._server.server.close()
 
     async def stop(self) -> None:
         """Close every session with 1001 going away so clients reconnect later."""
@@ -693,6 +703,9 @@ class Session:
             await self._send(m.encode(m.RESULT, id=request_id, data={}))
 
     async def _call(self, request_id: int, message: dict[str, Any], payload: bytes | None) -> None:
+        if not self.agent.accepting_commands:
+            await self._send_error(request_id, m.ERR_REFUSED, "the agent is shutting down")
+            return
         device = self.agent.devices.get(message["device"])
         if device is None:
             await self._send_error(

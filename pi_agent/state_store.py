@@ -30,17 +30,21 @@ class StateStore:
         self._timer: asyncio.TimerHandle | None = None
 
     def _read(self) -> dict[str, Any]:
+        """The saved state, or {} for a missing, unreadable or damaged file (never raises: a bad
+        file must not stop the start that switches the outputs off)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
         except OSError as err:
             _LOGGER.error("cannot read %s (%s); starting with empty state", self.path, err.strerror)
             return {}
         try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as err:
-            return self._set_aside(f"not valid JSON: {err}")
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            return self._set_aside(f"not UTF-8 text: {err.reason} at byte {err.start}")
+        except (ValueError, RecursionError, MemoryError) as err:
+            return self._set_aside(f"not valid JSON: {type(err).__name__}: {str(err)[:200]}")
         if not isinstance(data, dict):
             return self._set_aside("not a JSON object")
         return data

@@ -24,8 +24,9 @@ NOTIFY_SOCKET_ENV: Final = "NOTIFY_SOCKET"
 WATCHDOG_USEC_ENV: Final = "WATCHDOG_USEC"
 WATCHDOG_PID_ENV: Final = "WATCHDOG_PID"
 JOURNAL_STREAM_ENV: Final = "JOURNAL_STREAM"
-# systemd's own advice (sd_watchdog_enabled(3)): ping at half the configured interval.
-WATCHDOG_PING_FRACTION: Final = 0.5
+# systemd advises pinging at half the interval at least (sd_watchdog_enabled(3)); a fifth leaves
+# room for a loop that is merely slow (an SD card write, a busy Pi Zero) at WatchdogSec=5.
+WATCHDOG_PING_FRACTION: Final = 0.2
 # A status line is shown by `systemctl status`; keep it one short line.
 MAX_STATUS_LENGTH: Final = 200
 

@@ -34,6 +34,7 @@ class DeviceModule(Protocol):
 
 
 DEVICE_MODULES: Final[tuple[DeviceModule, ...]] = (lights, sprinklers, frame, camera)
+SAFETY_FIRST: Final[tuple[DeviceModule, ...]] = (sprinklers, lights)
 
 
 def build_devices(
@@ -51,11 +52,17 @@ def build_devices(
     """
     from pi_agent.config import ConfigError
 
-    devices: list[Device] = [create_system_device(ctx, on_restart=on_restart, on_reboot=on_reboot)]
-    for module in DEVICE_MODULES:
+    # Built in safety order (relays first, each driven to its inactive level as it is built,
+    # before the slower or state-reading devices); listed in DEVICE_MODULES order.
+    built: dict[str, list[Device]] = {}
+    order = {id(module): rank for rank, module in enumerate(SAFETY_FIRST)}
+    for module in sorted(DEVICE_MODULES, key=lambda module: order.get(id(module), len(order))):
         section = config.devices.get(module.CONFIG_KEY)
         if section is not None:
-            devices.extend(module.create(section, ctx))
+            built[module.CONFIG_KEY] = module.create(section, ctx)
+    devices: list[Device] = [create_system_device(ctx, on_restart=on_restart, on_reboot=on_reboot)]
+    for module in DEVICE_MODULES:
+        devices.extend(built.get(module.CONFIG_KEY, []))
     seen: set[str] = set()
     duplicates = []
     for device in devices:

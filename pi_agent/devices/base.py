@@ -93,6 +93,9 @@ class Device(ABC):
     """One device the agent offers. Subclasses set ``kind`` and implement the abstract methods."""
 
     kind: ClassVar[str]
+    # Stop order by safety, lowest first: below 50 the device holds outputs that must go off
+    # before anything else stops (sprinklers 0, lights 10); the rest stop together after.
+    stop_rank: ClassVar[int] = 50
 
     def __init__(self, device_id: str, name: str) -> None:
         self.id = device_id

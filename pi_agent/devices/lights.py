@@ -39,6 +39,7 @@ from pi_agent.devices.gpio import (
     seconds,
     slug,
 )
+from pi_agent.pins import hold_inactive
 from pi_agent.state_store import StateStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ class Light(Device):
     """One light on one GPIO pin: a relay or LED (on/off), or a PWM-dimmed light."""
 
     kind = "light"
+    stop_rank = 10
 
     def __init__(
         self,
@@ -220,6 +222,7 @@ class Light(Device):
         self._level = 0.0  # what the pin drives now, 0..1
         self._task: asyncio.Task[None] | None = None
         startup = config["startup"]
+        self._startup: str = startup
         if startup == "on":
             self._on = True
         elif startup == "restore" and saved is not None:
@@ -267,11 +270,21 @@ class Light(Device):
         return self._actions
 
     async def stop(self) -> None:
-        """Stop any fade or effect and release the pin; the saved state stays for a restart."""
+        """Stop any fade or effect and let go of the pin; the saved state stays for a restart.
+
+        A light that starts "off" is off while the agent is not running: its pin is held as an
+        output at the inactive level (``pi-agent safe-off`` does the same after a crash). Others
+        are released as before, so the next start restores them without a blink to "off".
+        """
         task = self._cancel_task()
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._startup == "off":
+            try:
+                hold_inactive(self._output)
+            except Exception:
+                _LOGGER.exception("light %s: switching GPIO%d off failed", self.id, self.pin)
         self._store.flush()
         self.close_output()
 

@@ -18,6 +18,14 @@ Either way ``lead`` is the gap between the two relays switching on and ``lag`` t
 them switching off; the relay runs while any zone runs. A zone's run time counts from its valve
 opening. ``queue_delay`` is the pause between a valve closing and the next queued zone opening.
 
+Limits that repetition cannot extend: re-sending ``run`` to an open zone sets its timer anew but
+never past ``max_seconds`` of continuous opening (nor past the day's ``max_seconds_per_day``, when
+set, which is counted across runs and restarts); a relay switches on no sooner than
+``min_switch_interval`` after its last change, so clients fighting over a zone cannot make it
+chatter (switching off is never delayed). On stop and on a fault the pump (or master valve) goes
+off first and the valves ``lag`` seconds later. A ``DeadlineGuard`` thread (relays.py) holds every
+relay's deadline and switches everything off if the event loop misses one.
+
 While a rain delay is set, ``run`` is refused with the reason and queued runs wait in the queue;
 zones already running finish their run. The rain delay is kept in ``STATE_DIR/sprinklers.json`` so
 a restart does not forget it.
@@ -30,6 +38,7 @@ import contextlib
 import enum
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -50,6 +59,13 @@ from pi_agent.devices.base import (
     Refused,
 )
 from pi_agent.devices.gpio import bcm_pin, boolean, build_output, display_name, seconds, slug
+from pi_agent.devices.relays import (
+    DeadlineGuard,
+    Relay,
+    RelayError,
+    switch_all_off,
+)
+from pi_agent.devices.watering_ledger import WateringLedger
 from pi_agent.state_store import StateStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,6 +116,7 @@ _ZONE_SCHEMA: Final = vol.Schema(
         vol.Required("pin"): bcm_pin,
         vol.Optional("default_seconds"): seconds(0.0, LONGEST_RUN, min_included=False),
         vol.Optional("max_seconds"): seconds(0.0, LONGEST_RUN, min_included=False),
+        vol.Optional("max_seconds_per_day"): seconds(0.0, LONGEST_RUN, min_included=False),
         vol.Optional("active_high", default=True): boolean,
     }
 )
@@ -143,6 +160,10 @@ CONFIG_SCHEMA: Final = vol.Schema(
                 0.0, LONGEST_RUN, min_included=False
             ),
             vol.Optional("queue_delay", default=0.0): seconds(0.0, 3600.0),
+            # Two clients fighting over a zone cannot make its relay chatter: a relay switches
+            # on no sooner than this after its last change (off is never delayed).
+            vol.Optional("min_switch_interval", default=1.0): seconds(0.0, 60.0),
+            vol.Optional("max_seconds_per_day"): seconds(0.0, LONGEST_RUN, min_included=False),
             vol.Optional("pump"): _PUMP_SCHEMA,
             vol.Required("zone"): vol.All(
                 [_ZONE_SCHEMA],
@@ -174,36 +195,6 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
     return [SprinklerController(config, ctx.pin_factory, ctx.state_dir / STATE_FILE_NAME)]
 
 
-class _RelayError(DeviceError):
-    """Writing a relay's pin failed."""
-
-
-class _Relay:
-    """One relay output; ``on`` is what it was last switched to."""
-
-    def __init__(self, label: str, pin: int, output: Any) -> None:
-        self.label = label
-        self.pin = pin
-        self._output = output
-        self.on = False
-
-    def switch(self, on: bool) -> None:
-        try:
-            if on:
-                self._output.on()
-            else:
-                self._output.off()
-        except Exception as err:
-            verb = "on" if on else "off"
-            raise _RelayError(
-                f"{self.label} (GPIO{self.pin}): switching {verb} failed: {err}"
-            ) from err
-        self.on = on
-
-    def close(self) -> None:
-        self._output.close()
-
-
 @dataclass(frozen=True)
 class _Zone:
     id: str
@@ -212,7 +203,8 @@ class _Zone:
     max_seconds: float
     # Says which limit max_seconds comes from, for the refusal message.
     limit_source: str
-    relay: _Relay
+    max_seconds_per_day: float | None
+    relay: Relay
 
 
 class _Phase(enum.Enum):
@@ -232,6 +224,8 @@ class _Run:
     ends_at: datetime | None = None  # the deadline on the wall clock, for clients
     stop_requested: bool = False
     close_at: float = 0.0  # CLOSING: when the valve closes
+    # OPEN: the latest deadline re-sending `run` may set (max continuous time, the day's cap).
+    limit_at: float = math.inf
 
     def due(self, now: float) -> bool:
         return self.phase is _Phase.OPEN and (self.stop_requested or self.deadline <= now)
@@ -275,29 +269,36 @@ class SprinklerController(Device):
     """Every zone, the pump, the queue and the rain delay, behind one device."""
 
     kind = "sprinkler_controller"
+    stop_rank = 0
 
     def __init__(self, config: Mapping[str, Any], pin_factory: Any, state_file: Path) -> None:
         super().__init__(DEVICE_ID, "Sprinklers")
-        self._store = StateStore(state_file)
         self.max_concurrent: int = config["max_concurrent"]
         self.max_run_seconds: float = config["max_run_seconds"]
         self.queue_delay: float = config["queue_delay"]
+        self.min_switch_interval: float = config["min_switch_interval"]
+        self._relay_lock = threading.Lock()
         self._zones: dict[str, _Zone] = {}
-        self._pump: _Relay | None = None
+        self._pump: Relay | None = None
         self._pump_type = "pump"
         self._lead = 0.0
         self._lag = 0.0
-        relays: list[_Relay] = []
+        relays: list[Relay] = []
+        # Every relay is built (driven to its inactive level) before any state is read.
         try:
             pump = config.get("pump")
             if pump is not None:
-                self._pump = self._build_relay(pin_factory, pump, "sprinklers.pump.pin")
+                self._pump = self._build_relay(
+                    pin_factory, pump, "sprinklers.pump.pin", self._relay_lock
+                )
                 relays.append(self._pump)
                 self._pump_type = pump["type"]
                 self._lead = pump["lead"]
                 self._lag = pump["lag"]
             for index, zone in enumerate(config["zone"]):
-                relay = self._build_relay(pin_factory, zone, f"sprinklers.zone[{index}].pin")
+                relay = self._build_relay(
+                    pin_factory, zone, f"sprinklers.zone[{index}].pin", self._relay_lock
+                )
                 relays.append(relay)
                 own_max = zone.get("max_seconds")
                 self._zones[zone["id"]] = _Zone(
@@ -308,12 +309,22 @@ class SprinklerController(Device):
                     limit_source="its max_seconds"
                     if own_max is not None
                     else "the controller's max_run_seconds",
+                    max_seconds_per_day=zone.get(
+                        "max_seconds_per_day", config.get("max_seconds_per_day")
+                    ),
                     relay=relay,
                 )
         except BaseException:
             for relay in relays:
-                self._close_relay(relay)
+                relay.hold()
             raise
+        self._store = StateStore(state_file)
+        self._guard = DeadlineGuard(
+            self._pump, [zone.relay for zone in self._zones.values()], self._lag
+        )
+        self._closing_until = -math.inf  # valves closing after the pump (fault path): no new run
+        self._valves_timer: asyncio.TimerHandle | None = None
+        self._ledger = WateringLedger(self._store, self._zones)
         self._runs: list[_Run] = []  # started runs, oldest first
         self._queue: deque[_Queued] = deque()
         self._last_close = -math.inf
@@ -328,11 +339,19 @@ class SprinklerController(Device):
         self._actions = self._build_actions()
 
     @staticmethod
-    def _build_relay(pin_factory: Any, config: Mapping[str, Any], key: str) -> _Relay:
+    def _build_relay(
+        pin_factory: Any, config: Mapping[str, Any], key: str, lock: threading.Lock
+    ) -> Relay:
         output = build_output(
             pin_factory, config["pin"], key=key, active_high=config["active_high"]
         )
-        return _Relay(config["name"], config["pin"], output)
+        return Relay(config["name"], config["pin"], output, lock)
+
+    def _relays(self) -> list[Relay]:
+        """The pump first: every "all off" switches it before the valves."""
+        return ([self._pump] if self._pump is not None else []) + [
+            zone.relay for zone in self._zones.values()
+        ]
 
     def _build_actions(self) -> dict[str, Action]:
         zone_ids = sorted(self._zones)
@@ -412,14 +431,36 @@ class SprinklerController(Device):
             self._supervise(), name="sprinkler supervisor"
         )
         self._supervisor.add_done_callback(self._supervisor_ended)
+        self._guard.start()
 
     async def stop(self) -> None:
-        """Switch the pump and every zone off, at once, and release the pins. Never raises."""
-        self._stopping = True
-        # Off first: nothing below may delay closing the valves.
+        """The pump off at once, the valves after its lag, every pin held at its inactive level.
+
+        Never raises. Nothing before the last valve is closed waits for anything but the lag.
+        """
+        already, self._stopping = self._stopping, True
+        if already:
+            return
+        now = time.monotonic()
+        self._account_open_runs(now)
         self._runs.clear()
         self._queue.clear()
-        self._all_off()
+        pump_was_on = self._pump is not None and self._pump.on
+        failures = [] if self._pump is None else switch_all_off([self._pump])
+        zones = [zone.relay for zone in self._zones.values()]
+        if pump_was_on and self._lag > 0 and any(relay.on for relay in zones):
+            # The guard still holds the valves to the lag if this task is never resumed.
+            self._guard.publish({relay: now + self._lag for relay in zones if relay.on})
+            try:
+                await asyncio.sleep(self._lag)
+            finally:  # cancelled too: the valves close now rather than never
+                failures += switch_all_off(zones)
+        failures += switch_all_off(zones)
+        self._guard.stop()
+        for relay in self._relays():
+            relay.hold()
+        for failure in failures:
+            _LOGGER.error("sprinklers: %s", failure)
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
@@ -427,11 +468,6 @@ class SprinklerController(Device):
                 await supervisor
         self._store.flush()
         self.notify_state()
-        relays = ([self._pump] if self._pump is not None else []) + [
-            zone.relay for zone in self._zones.values()
-        ]
-        for relay in relays:
-            self._close_relay(relay)
 
     # -- actions
 
@@ -451,13 +487,19 @@ class SprinklerController(Device):
             )
         now = time.monotonic()
         active = next((run for run in self._runs if run.zone is zone), None)
+        if zone.max_seconds_per_day is not None and self._watered_left(zone, now) <= 0:
+            raise Refused(
+                f"zone {zone.id!r} has watered its max_seconds_per_day "
+                f"({zone.max_seconds_per_day:g} s) today"
+            )
         if active is not None:
-            # Running again means "water for this long from now": the timer restarts.
+            # Running again means "water for this long from now", but never past the run's
+            # limit: max_seconds of continuous opening, and the day's allowance.
             active.seconds = run_seconds
             if active.phase is not _Phase.STARTING:
                 active.phase = _Phase.OPEN
                 active.stop_requested = False
-                self._set_deadline(active, now + run_seconds, now)
+                self._set_deadline(active, min(now + run_seconds, active.limit_at), now)
         else:
             for position, item in enumerate(self._queue, start=1):
                 if item.zone is zone:
@@ -473,6 +515,8 @@ class SprinklerController(Device):
         if active is not None:
             result["status"] = "starting" if active.phase is _Phase.STARTING else "running"
             result["ends_at"] = _iso(active.ends_at)
+            if active.phase is not _Phase.STARTING and active.deadline < now + run_seconds:
+                result["capped"] = True  # the run ends at its limit, sooner than asked
         else:
             result["status"] = "queued"
             result["position"] = 1 + next(
@@ -553,6 +597,7 @@ class SprinklerController(Device):
         while True:
             with contextlib.suppress(DeviceError):  # every relay is off already, and it is logged
                 self._advance()
+            self._publish_deadlines(time.monotonic())
             try:
                 timeout = self._seconds_to_next_event(time.monotonic())
             except Exception as err:
@@ -569,11 +614,11 @@ class SprinklerController(Device):
         if self._stopping:
             return
         # Only stop() may end the supervisor; without it no deadline is enforced, so close all.
-        reason = "cancelled" if task.cancelled() else repr(task.exception())
-        _LOGGER.error("sprinkler supervisor ended (%s); switching every zone off", reason)
         self._runs.clear()
         self._queue.clear()
         self._all_off()
+        reason = "cancelled" if task.cancelled() else repr(task.exception())
+        _LOGGER.error("sprinkler supervisor ended (%s); every zone was switched off", reason)
         self._supervisor = None
         self._fault = f"the scheduler stopped ({reason}); every zone was switched off"
         self.notify_state()
@@ -587,6 +632,17 @@ class SprinklerController(Device):
             return
         try:
             now = time.monotonic()
+            if self._guard.tripped is not None:
+                # The guard switched everything off while this loop was stuck: drop the plan
+                # the relays no longer follow, then let them switch on again.
+                self._runs.clear()
+                self._queue.clear()
+                reason = self._guard.acknowledge()
+                self._fault = (
+                    f"the event loop stalled and {reason}; the deadline guard switched every "
+                    "zone and the pump off"
+                )
+                self._dirty = True
             for _ in range(_MAX_STEPS_PER_PASS):
                 if not self._step(now):
                     break
@@ -597,6 +653,7 @@ class SprinklerController(Device):
             self._fail_safe(err)
             raise DeviceError(f"{err}; every zone and the pump were switched off") from err
         finally:
+            self._publish_deadlines(time.monotonic())
             if self._dirty:
                 self._dirty = False
                 self.notify_state()
@@ -628,15 +685,20 @@ class SprinklerController(Device):
                 run.zone.relay.switch(False)
                 self._runs.remove(run)
                 self._last_close = now
+                self._account(run.zone, now - run.opened_at, now)
                 return True
         for run in self._runs:
-            if run.phase is _Phase.STARTING and run.open_at <= now:
+            if run.phase is _Phase.STARTING and self._may_open(run, now):
                 if self._pump_type == "master_valve" and pump is not None and not pump.on:
                     break  # the master valve opens first (below)
                 run.zone.relay.switch(True)
                 run.phase = _Phase.OPEN
                 run.opened_at = now
-                self._set_deadline(run, now + run.seconds, now)
+                limit = run.zone.max_seconds
+                if run.zone.max_seconds_per_day is not None:
+                    limit = min(limit, self._watered_left(run.zone, now))
+                run.limit_at = now + limit
+                self._set_deadline(run, now + min(run.seconds, limit), now)
                 return True
         if self._can_admit(now):
             item = self._queue.popleft()
@@ -646,7 +708,12 @@ class SprinklerController(Device):
                 run.open_at = max(now, master_since + self._lead)
             self._runs.append(run)
             return True
-        if pump is not None and not pump.on and self._pump_wanted(now):
+        if (
+            pump is not None
+            and not pump.on
+            and self._pump_wanted(now)
+            and now >= pump.last_change + self.min_switch_interval
+        ):
             pump.switch(True)
             self._pump_on_since = now
             return True
@@ -661,29 +728,43 @@ class SprinklerController(Device):
             )
         return bool(self._runs) or now < self._last_close + self._lag
 
+    def _may_open(self, run: _Run, now: float) -> bool:
+        return now >= max(run.open_at, run.zone.relay.last_change + self.min_switch_interval)
+
     def _can_admit(self, now: float) -> bool:
         return (
             bool(self._queue)
             and len(self._runs) < self.max_concurrent
             and not self._rain_delay_active()
             and now >= self._last_close + self.queue_delay
+            and now >= self._closing_until
         )
 
     def _seconds_to_next_event(self, now: float) -> float | None:
         moments: list[float] = []
         for run in self._runs:
             if run.phase is _Phase.STARTING:
-                moments.append(run.open_at)
+                moments.append(
+                    max(run.open_at, run.zone.relay.last_change + self.min_switch_interval)
+                )
             elif run.phase is _Phase.OPEN:
                 moments.append(run.deadline)
                 if self._pump_type == "pump" and self._pump is not None and not self._pump.on:
-                    moments.append(run.opened_at + self._lead)
+                    moments.append(
+                        max(
+                            run.opened_at + self._lead,
+                            self._pump.last_change + self.min_switch_interval,
+                        )
+                    )
             else:
                 moments.append(run.close_at)
         if self._pump is not None and self._pump.on and not self._runs:
             moments.append(self._last_close + self._lag)
         if self._queue and len(self._runs) < self.max_concurrent and not self._rain_delay_active():
-            moments.append(self._last_close + self.queue_delay)
+            moments.append(max(self._last_close + self.queue_delay, self._closing_until))
+        pump = self._pump
+        if pump is not None and not pump.on and self._pump_type == "master_valve" and self._runs:
+            moments.append(pump.last_change + self.min_switch_interval)
         if self._rain_delay_until is not None:
             left = (self._rain_delay_until - datetime.now(UTC)).total_seconds()
             moments.append(now + left)
@@ -702,35 +783,104 @@ class SprinklerController(Device):
     # -- fail safe
 
     def _fail_safe(self, err: BaseException) -> None:
-        if isinstance(err, _RelayError):
-            _LOGGER.error("sprinklers: %s; switching every zone and the pump off", err)
-        else:
-            _LOGGER.error(
-                "sprinklers: scheduling failed; switching every zone and the pump off",
-                exc_info=err,
-            )
+        # Off first, the log after: a slow log handler must not keep a valve open.
+        now = time.monotonic()
+        self._account_open_runs(now)
         self._runs.clear()
         self._queue.clear()
-        self._all_off()
+        failures = self._all_off()
+        if isinstance(err, RelayError):
+            _LOGGER.error("sprinklers: %s; every zone and the pump were switched off", err)
+        else:
+            _LOGGER.error(
+                "sprinklers: scheduling failed; every zone and the pump were switched off",
+                exc_info=err,
+            )
+        for failure in failures:
+            _LOGGER.error("sprinklers: %s", failure)
         self._fault = f"{err}; every zone and the pump were switched off"
+        if failures:
+            self._fault += " but: " + "; ".join(failures)
         self._dirty = True
 
-    def _all_off(self) -> None:
-        """Pump first, then every zone; one failing relay does not keep the others on."""
-        relays = ([self._pump] if self._pump is not None else []) + [
-            zone.relay for zone in self._zones.values()
-        ]
-        for relay in relays:
-            try:
-                relay.switch(False)
-            except _RelayError as err:
-                _LOGGER.error("sprinklers: %s", err)
-
-    def _close_relay(self, relay: _Relay) -> None:
+    def _all_off(self) -> list[str]:
+        """The pump (or master valve) off now, the valves after its lag if it was on (at once
+        otherwise); one failing relay does not keep the others on. Returns the failures."""
+        pump = self._pump
+        pump_was_on = pump is not None and pump.on
+        failures = [] if pump is None else switch_all_off([pump])
+        zones = [zone.relay for zone in self._zones.values()]
+        if not (pump_was_on and self._lag > 0 and any(relay.on for relay in zones)):
+            return failures + switch_all_off(zones)
+        now = time.monotonic()
+        self._closing_until = now + self._lag
+        self._guard.publish({relay: now + self._lag for relay in zones if relay.on})
         try:
-            relay.close()
-        except Exception:
-            _LOGGER.exception("sprinklers: releasing %s (GPIO%d) failed", relay.label, relay.pin)
+            self._valves_timer = asyncio.get_running_loop().call_later(
+                self._lag, self._close_valves_after_lag
+            )
+        except RuntimeError:  # no loop (start-up, tools): nothing would run the timer
+            failures += switch_all_off(zones)
+        return failures
+
+    def _close_valves_after_lag(self) -> None:
+        self._valves_timer = None
+        if self._stopping:
+            return  # stop() closes them
+        failures = switch_all_off(zone.relay for zone in self._zones.values())
+        for failure in failures:
+            _LOGGER.error("sprinklers: %s", failure)
+        if failures:
+            self._fault = "; ".join([*([self._fault] if self._fault else []), *failures])
+        self.notify_state()
+
+    def _publish_deadlines(self, now: float) -> None:
+        """Tell the guard thread the latest moment each relay that is on must be off."""
+        if self._stopping:
+            return
+        lag = self._lag
+        deadlines: dict[Relay, float] = {}
+        latest = self._last_close
+        for run in self._runs:
+            if run.phase is _Phase.STARTING:
+                end = max(run.open_at, now) + run.seconds + self.min_switch_interval
+            elif run.phase is _Phase.OPEN:
+                end = now if run.stop_requested else run.deadline
+            else:
+                end = run.close_at
+            latest = max(latest, end)
+            if run.zone.relay.on:
+                # A pump stops at the deadline and its valves close a lag later; a master valve
+                # closes a lag after its zone valves.
+                deadlines[run.zone.relay] = end + (lag if self._pump_type == "pump" else 0.0)
+        if self._pump is not None and self._pump.on:
+            deadlines[self._pump] = latest + (lag if self._pump_type == "master_valve" else 0.0)
+        if now < self._closing_until:
+            for zone in self._zones.values():
+                if zone.relay.on:
+                    deadlines[zone.relay] = self._closing_until
+        self._guard.publish(deadlines)
+
+    # -- the day's watering (max_seconds_per_day)
+
+    def _watered_left(self, zone: _Zone, now: float) -> float:
+        """Seconds ``zone`` may still be open today (a running run counts as it goes)."""
+        if zone.max_seconds_per_day is None:
+            return math.inf
+        used = self._ledger.used(zone.id)
+        for run in self._runs:
+            if run.zone is zone and run.phase is not _Phase.STARTING:
+                used += max(0.0, now - run.opened_at)
+        return zone.max_seconds_per_day - used
+
+    def _account(self, zone: _Zone, opened_for: float, _now: float) -> None:
+        if zone.max_seconds_per_day is not None:
+            self._ledger.add(zone.id, opened_for)
+
+    def _account_open_runs(self, now: float) -> None:
+        for run in self._runs:
+            if run.phase is not _Phase.STARTING and run.zone.relay.on:
+                self._account(run.zone, now - run.opened_at, now)
 
     # -- rain delay persistence
 

@@ -113,3 +113,16 @@ def test_flood_logging_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
         log.log(logging.WARNING, "login failed %d", i)
     lines = [r.getMessage() for r in caplog.records if r.name == "flood-test"]
     assert 5 <= len(lines) <= 12  # at most two one-second windows in this loop
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"\xff\xfe\x80", b'{"failures": ' + b"[" * 100_000, b"[" * 100_000 + b"]" * 100_000],
+    ids=["not-utf8", "truncated-nesting", "deeply-nested"],
+)
+def test_a_damaged_file_never_stops_the_start(tmp_path: Path, damage: bytes) -> None:
+    path = tmp_path / "blocklist.json"
+    path.write_bytes(damage)
+    blocklist = BlockList(path, BlockSettings(), Clock())
+    assert len(blocklist) == 0
+    assert blocklist.retry_after("192.0.2.1") is None

@@ -158,7 +158,7 @@ async def test_sigterm_closes_valves_and_says_going_away(
     assert agent_process.process.wait(10) == 0
     assert time.monotonic() - started < 5
     log = (tmp_path / "agent.log").read_text()
-    assert "stopping: closing valves and sessions" in log
+    assert "stopping: outputs are off" in log
     assert agent_process.secrets["homeassistant"] not in log
 
 

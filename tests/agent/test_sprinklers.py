@@ -8,6 +8,7 @@ and that deadlines are kept with nobody calling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -498,7 +499,7 @@ async def test_bad_saved_rain_delay_is_logged_and_ignored(
     assert controller.state()["rain_delay_until"] is None
 
 
-async def test_stop_switches_every_relay_off_at_once(rig: Rig) -> None:
+async def test_stop_switches_the_pump_off_first_and_holds_every_pin_off(rig: Rig) -> None:
     inverted = section(pump={}, max_concurrent=2)
     inverted["zone"][1]["active_high"] = False
     controller = await rig.start(inverted)
@@ -511,8 +512,16 @@ async def test_stop_switches_every_relay_off_at_once(rig: Rig) -> None:
     assert rig.last_level(ZONE_PINS["lawn"]) is False
     assert rig.last_level(ZONE_PINS["beds"]) is True
     assert rig.last_level(PUMP_PIN) is False
-    # Driven off before the pins were released: no lag, the agent is exiting.
-    assert all(rig.pin(number).released for number in [*ZONE_PINS.values(), PUMP_PIN])
+    # The pump first, the valves after its lag: it never pushes against closed valves.
+    pump_off = rig.switched(PUMP_PIN, False)
+    assert rig.switched(ZONE_PINS["lawn"], False) - pump_off >= LAG
+    assert rig.switched(ZONE_PINS["beds"], True) - pump_off >= LAG  # active-low: off is high
+    # Held, not released: still outputs at the inactive level, not floating inputs.
+    for number in [*ZONE_PINS.values(), PUMP_PIN]:
+        assert not rig.pin(number).released
+        assert rig.pin(number).function == "output"
+    assert rig.pin(ZONE_PINS["beds"]).state == 1
+    assert rig.pin(ZONE_PINS["lawn"]).state == 0
     assert controller.state()["zones"]["beds"]["open"] is False
     with pytest.raises(Refused, match="shutting down"):
         await call(controller, "run", {"zone": "lawn"})
@@ -528,7 +537,9 @@ async def test_relay_write_error_switches_everything_off_and_reports_it(
 
     with caplog.at_level(logging.ERROR), pytest.raises(DeviceError, match=r"GPIO6.*switched off"):
         await call(controller, "run", {"zone": "beds", "seconds": 1})
-    assert rig.on_pins() == []
+    assert rig.on_pins() == [ZONE_PINS["lawn"]]  # the pump is off; its valve closes after the lag
+    await wait_until(lambda: rig.on_pins() == [])
+    assert rig.switched(ZONE_PINS["lawn"], False) - rig.switched(PUMP_PIN, False) >= LAG
     assert "Beds (GPIO6): switching on failed" in caplog.text
     state = controller.state()
     assert state["running"] == []
@@ -536,8 +547,9 @@ async def test_relay_write_error_switches_everything_off_and_reports_it(
     assert "switched off" in state["fault"]
     # The controller keeps working for the healthy zones afterwards.
     await call(controller, "run", {"zone": "lawn", "seconds": 0.1})
-    assert rig.is_on("lawn")
     assert controller.state()["fault"] is None
+    # Not at once: a relay switches on no sooner than min_switch_interval after its last change.
+    await wait_until(lambda: rig.is_on("lawn"))
     await wait_until(lambda: rig.on_pins() == [])
 
 
@@ -618,3 +630,81 @@ def test_config_defaults_and_used_pins() -> None:
         ("sprinklers.zone[2].pin", 13),
         ("sprinklers.pump.pin", PUMP_PIN),
     ]
+
+
+# -- limits that repetition cannot extend, chatter, and the deadline guard
+
+
+async def test_re_sending_run_never_extends_the_continuous_cap(rig: Rig) -> None:
+    controller = await rig.start(section(min_switch_interval=0.0))
+    cap = 0.5
+    controller._zones["lawn"] = dataclasses.replace(controller._zones["lawn"], max_seconds=cap)
+    first = await call(controller, "run", {"zone": "lawn", "seconds": cap})
+    assert first["status"] == "running"
+    opened = rig.switched(ZONE_PINS["lawn"], True)
+    capped = False
+    while rig.is_on("lawn") and time.monotonic() < opened + 5:
+        answer = await call(controller, "run", {"zone": "lawn", "seconds": cap})
+        capped = capped or answer.get("capped", False)
+        await asyncio.sleep(0.05)
+    assert not rig.is_on("lawn"), "re-sending run kept the zone open"
+    assert capped
+    assert rig.switched(ZONE_PINS["lawn"], False) - opened < 5
+
+
+async def test_max_seconds_per_day_counts_every_run_and_survives_a_restart(rig: Rig) -> None:
+    config = section(min_switch_interval=0.0, max_seconds_per_day=0.4)
+    controller = await rig.start(config)
+    await call(controller, "run", {"zone": "lawn", "seconds": 0.25})
+    await wait_until(lambda: not rig.is_on("lawn") and not controller.state()["running"])
+    # 0.15 s left today: the next run is cut to that, then the zone is refused for the day.
+    await call(controller, "run", {"zone": "lawn", "seconds": 5})
+    await wait_until(lambda: not controller.state()["running"], timeout=3)
+    with pytest.raises(Refused, match="max_seconds_per_day"):
+        await call(controller, "run", {"zone": "lawn", "seconds": 1})
+    await call(controller, "run", {"zone": "beds", "seconds": 0.05})  # other zones are not capped
+    await wait_until(lambda: not controller.state()["running"])
+    await rig.stop()
+    again = await rig.start(config)
+    with pytest.raises(Refused, match="max_seconds_per_day"):
+        await call(again, "run", {"zone": "lawn", "seconds": 1})
+
+
+async def test_min_switch_interval_stops_two_callers_from_chattering(rig: Rig) -> None:
+    controller = await rig.start(section(min_switch_interval=0.3))
+    begun = time.monotonic()
+    for _ in range(50):
+        await call(controller, "run", {"zone": "lawn", "seconds": 4})
+        await call(controller, "stop", {"zone": "lawn"})
+    burst = time.monotonic() - begun
+    lawn = [event for event in rig.events if event.pin == ZONE_PINS["lawn"]]
+    assert len(lawn) <= 2 * (int(burst / 0.3) + 2)
+    ons = [event.at for event in lawn if event.on]
+    offs = [event.at for event in lawn if not event.on]
+    # Never on sooner than the interval after the last change; "off" is never delayed.
+    for on_at in ons:
+        before = [at for at in offs if at < on_at]
+        assert not before or on_at - before[-1] >= 0.3
+
+
+async def test_deadline_guard_switches_off_while_the_loop_is_stuck(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    controller = await rig.start(section(pump={}, min_switch_interval=0.0))
+    await call(controller, "run", {"zone": "lawn", "seconds": 0.2})
+    await wait_until(lambda: rig.pin(PUMP_PIN).state == 1)
+    opened = rig.switched(ZONE_PINS["lawn"], True)
+    with caplog.at_level(logging.ERROR):
+        time.sleep(2.0)  # the event loop is stuck: no scheduling pass runs meanwhile
+    assert rig.on_pins() == []
+    pump_off = rig.switched(PUMP_PIN, False)
+    lawn_off = rig.switched(ZONE_PINS["lawn"], False)
+    assert pump_off <= lawn_off  # the guard too switches the pump first
+    assert lawn_off < opened + 2.0
+    assert "deadline guard" in caplog.text
+    # The loop runs again: it learns what happened and relays may switch on again.
+    await asyncio.sleep(0.05)
+    assert "deadline guard" in controller.state()["fault"]
+    await call(controller, "run", {"zone": "beds", "seconds": 0.05})
+    await wait_until(lambda: rig.is_on("beds"))
+    await wait_until(lambda: rig.on_pins() == [])

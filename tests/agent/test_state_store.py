@@ -83,3 +83,25 @@ def test_failed_write_keeps_changes_pending(tmp_path: Path) -> None:
     store.set("x", 1)  # cannot be written: its directory is a file
     assert store.flush() is False
     assert store.get("x") == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"\xff\xfe\x00garbage\x80",  # not UTF-8: a torn write on an SD card
+        b"[" * 100_000 + b"]" * 100_000,  # nested past the parser's recursion limit
+        b'{"a": ' + b"\x00" * 64,  # zero-filled tail after a power cut
+        b"",
+    ],
+    ids=["not-utf8", "deeply-nested", "zero-filled", "empty"],
+)
+def test_any_damaged_file_is_set_aside_never_raised(
+    tmp_path: Path, damage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "devices.json"
+    path.write_bytes(damage)
+    store = StateStore(path)
+    assert store.get("anything") is None
+    assert (tmp_path / "devices.json.corrupt").read_bytes() == damage
+    assert not path.exists()
+    assert "corrupt" in caplog.text

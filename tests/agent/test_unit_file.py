@@ -82,6 +82,11 @@ def test_rendered_unit_has_the_service_contract() -> None:
     assert float(unit["RestartSec"][0]) <= 5
     assert float(unit["TimeoutStopSec"][0]) <= 15
     assert unit["ExecStart"] == ["/opt/pi-agent/bin/pi-agent run --config-dir /etc/pi-agent"]
+    # The way off without a running agent, after any end of the process and before each start.
+    safe_off = "-/opt/pi-agent/bin/python -I -m pi_agent.safe_off --config-dir /etc/pi-agent"
+    assert unit["ExecStopPost"] == [safe_off]
+    assert unit["ExecStartPre"] == [safe_off]
+    assert int(unit["WatchdogSec"][0]) <= 10
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["User"] == ["pi-agent"]
     assert unit["Group"] == ["pi-agent"]
