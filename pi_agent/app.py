@@ -24,6 +24,7 @@ from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
 from .devices.base import Device, DeviceContext
 from .fsutil import check_private, ensure_private_dir
+from .gpio_chip import gpio_pin_factory, mock_pin_factory
 from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,11 +100,13 @@ class AgentApp:
 
         state_dir = config.agent.state_dir
         mock = config.agent.hardware == "mock"
+        pins = mock_pin_factory() if mock else gpio_pin_factory(work_dir=state_dir)
         context = DeviceContext(
-            pin_factory=_pin_factory(mock),
+            pin_factory=pins.factory,
             state_dir=state_dir,
             mock=mock,
             config_dir=config_dir,
+            gpio=pins.details,
         )
         try:
             devices = build_devices(config, context, on_restart=self.request_restart)
@@ -247,15 +250,6 @@ async def _stop_device(device: Device) -> None:
             await device.stop()
     except Exception:
         _LOGGER.exception("stopping %s failed", device.id)
-
-
-def _pin_factory(mock: bool) -> object | None:
-    if not mock:
-        return None  # gpiozero's default: lgpio on a Pi
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-    factory: object = MockFactory(pin_class=MockPWMPin)
-    return factory
 
 
 def _model(root: Path = Path("/")) -> str | None:
