@@ -34,7 +34,7 @@ from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
 from .devices.base import Device, DeviceContext, DeviceError
 from .fsutil import check_private, ensure_private_dir
-from .pins import mock_pin_factory
+from .gpio_chip import PinFactoryChoice, gpio_pin_factory, mock_pin_factory
 from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
 
 _LOGGER = logging.getLogger(__name__)
@@ -98,11 +98,13 @@ class AgentApp:
         mock = config.agent.hardware == "mock"
         self._faults = fault_injection.read_faults(mock)
         fault_injection.install(self._faults)
+        pins = _pin_choice(mock, state_dir if state_dir.is_dir() else safe_off.work_dir(config_dir))
         context = DeviceContext(
-            pin_factory=_pin_factory(mock),
+            pin_factory=pins.factory,
             state_dir=state_dir,
             mock=mock,
             config_dir=config_dir,
+            gpio=pins.details,
         )
         # Outputs first: building a device drives its pins to their inactive level (sprinklers
         # first); state is read only after, and a damaged state file is set aside, never fatal.
@@ -291,11 +293,8 @@ async def _stop_device(device: Device, injected_delay: float = 0.0) -> None:
         _LOGGER.exception("stopping %s failed", device.id)
 
 
-def _pin_factory(mock: bool) -> object | None:
-    if not mock:
-        return None  # gpiozero's default: lgpio on a Pi
-    factory: object = mock_pin_factory()
-    return factory
+def _pin_choice(mock: bool, work_dir: Path) -> PinFactoryChoice:
+    return mock_pin_factory() if mock else gpio_pin_factory(work_dir=work_dir)
 
 
 def _safe_off_leniently(config_dir: Path) -> list[str]:
@@ -307,7 +306,9 @@ def _safe_off_leniently(config_dir: Path) -> list[str]:
     if not plan.first and not plan.then:
         return []
     try:
-        failures = safe_off.drive_off(plan, _pin_factory(plan.mock))
+        failures = safe_off.drive_off(
+            plan, _pin_choice(plan.mock, safe_off.work_dir(config_dir)).factory
+        )
     except Exception as err:
         failures = [f"cannot use the GPIO pins: {err}"]
     return [f"safe-off: {failure}" for failure in failures]

@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: gpio on a Raspberry Pi, else mock pins with demo devices",
     )
+    sub.add_argument(
+        "--camera",
+        choices=("picamera2", "test_pattern"),
+        help="camera backend written to agent.toml (default: picamera2 with --hardware gpio, "
+        "the test pattern with mock pins)",
+    )
     sub.add_argument("--json", action="store_true", help="print the pairing details as JSON")
     sub.add_argument("--force", action="store_true", help="replace an existing configuration")
 
@@ -299,6 +305,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         advertise_host=host,
         hardware=hardware,
         pictures_dir=pictures_dir,
+        camera_backend=args.camera,
     )
     atomic_write(config_dir / CONFIG_FILE, toml_text.encode())
 
@@ -403,11 +410,22 @@ def _toml_string(value: str) -> str:
 
 
 def render_agent_toml(
-    *, name: str, port: int, advertise_host: str, hardware: str, pictures_dir: Path
+    *,
+    name: str,
+    port: int,
+    advertise_host: str,
+    hardware: str,
+    pictures_dir: Path,
+    camera_backend: str | None = None,
 ) -> str:
     """The documented agent.toml ``init`` writes: demo devices on mock hardware, and the same
-    sections commented out on a Pi (its wiring is unknown)."""
-    demo = _DEMO_DEVICES.format(pictures=_toml_string(str(pictures_dir)))
+    sections commented out on a Pi (its wiring is unknown). On a Pi the camera section names the
+    real camera: uncommenting it must not give a test pattern nobody asked for."""
+    if camera_backend is None:
+        camera_backend = "test_pattern" if hardware == "mock" else "picamera2"
+    demo = _DEMO_DEVICES.format(
+        pictures=_toml_string(str(pictures_dir)), camera_backend=_toml_string(camera_backend)
+    )
     if hardware != "mock":
         demo = "\n".join(f"# {line}" if line else "#" for line in demo.splitlines()) + "\n"
         demo = _PI_DEVICES_INTRO + demo
@@ -557,8 +575,10 @@ max_upload_bytes = 10485760
 
 [camera]
 name = "Camera"
-# "auto" (picamera2 when available, else a test pattern), "picamera2" or "test_pattern".
-backend = "test_pattern"
+# "picamera2": the Pi's camera (without python3-picamera2 or a connected camera, the camera
+# reports what is missing); "test_pattern": generated pictures, no camera needed; "auto":
+# picamera2, or the test pattern with hardware = "mock" when picamera2 is missing.
+backend = {camera_backend}
 width = 1280
 height = 720
 # The highest frame rate a client may ask for.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -131,12 +132,18 @@ def read_plan(config_dir: Path) -> SafeOffPlan:
     return plan_from_toml(raw)
 
 
-def _default_factory(mock: bool) -> Any:
-    if mock:
-        from pi_agent.pins import mock_pin_factory
+def work_dir(config_dir: Path) -> Path:
+    """A writable directory for lgpio's FIFO: the unit's private /tmp, not its read-only ``/``."""
+    del config_dir  # safe-off must not depend on the state directory existing
+    return Path(tempfile.gettempdir())
 
-        return mock_pin_factory()
-    return None  # gpiozero's default: lgpio on a Pi
+
+def _default_factory(mock: bool, config_dir: Path) -> Any:
+    # The same chip the agent uses (found by its label: the Pi 5 renumbered it), never a guess.
+    from pi_agent.gpio_chip import gpio_pin_factory, mock_pin_factory
+
+    choice = mock_pin_factory() if mock else gpio_pin_factory(work_dir=work_dir(config_dir))
+    return choice.factory
 
 
 def _switch_off(factory: Any, output: SafeOutput) -> str | None:
@@ -187,7 +194,7 @@ def run(config_dir: Path, *, factory: Any = None) -> int:
         return EXIT_CONFIG
     try:
         if factory is None:
-            factory = _default_factory(plan.mock)
+            factory = _default_factory(plan.mock, config_dir)
         failures = drive_off(plan, factory)
     except Exception as err:  # no pin factory at all (no /dev/gpiochip*, no lgpio)
         failures = [f"cannot use the GPIO pins: {type(err).__name__}: {err}"]

@@ -87,6 +87,8 @@ class DeviceContext:
     state_dir: Path
     mock: bool
     config_dir: Path
+    # The pin factory and gpiochip in use, for the system device's diagnostics.
+    gpio: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Device(ABC):

@@ -103,8 +103,10 @@ class SystemDevice(Device):
         on_reboot: RebootCallback | None = _systemctl_reboot,
         vcgencmd: str | None = None,
         action_delay: float = DEFAULT_ACTION_DELAY,
+        gpio: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(DEVICE_ID, name)
+        self._gpio = dict(gpio or {})
         self._state_dir = state_dir
         self._root = root
         self._refresh_interval = refresh_interval
@@ -148,6 +150,8 @@ class SystemDevice(Device):
             "sensors": sensors,
             "restart_agent": self._on_restart is not None,
             "reboot": self._on_reboot is not None,
+            # Which pin factory and gpiochip drive the pins: shown in Home Assistant's diagnostics.
+            "gpio": self._gpio,
         }
 
     def state(self) -> dict[str, Any]:
@@ -385,4 +389,5 @@ def create_system_device(
         refresh_interval=refresh_interval,
         on_restart=on_restart,
         on_reboot=on_reboot,
+        gpio=ctx.gpio,
     )

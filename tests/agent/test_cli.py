@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,29 @@ def test_init_on_a_pi_comments_the_devices_out(run: Run, config_dir: Path) -> No
     assert "# [[light]]" in text
     assert "# [sprinklers]" in text
     assert not (config_dir / "state" / "pictures").exists()
+
+
+def _camera_backend_when_uncommented(config_dir: Path) -> str:
+    text = (config_dir / "agent.toml").read_text()
+    section = text[text.index("# [camera]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in section.splitlines())
+    return str(tomllib.loads(uncommented)["camera"]["backend"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "backend"),
+    [((), "picamera2"), (("--camera", "test_pattern"), "test_pattern")],
+)
+def test_init_on_a_pi_camera_backend(
+    run: Run, config_dir: Path, extra: tuple[str, ...], backend: str
+) -> None:
+    run.ok("init", "--config-dir", config_dir, "--hardware", "gpio", "--json", *extra)
+    assert _camera_backend_when_uncommented(config_dir) == backend
+
+
+def test_init_with_mock_pins_can_ask_for_the_real_camera(run: Run, config_dir: Path) -> None:
+    run.ok("init", "--config-dir", config_dir, "--hardware", "mock", "--camera", "picamera2")
+    assert load_config(config_dir).devices["camera"]["backend"] == "picamera2"
 
 
 def test_is_raspberry_pi(tmp_path: Path) -> None:
