@@ -37,9 +37,12 @@ RENEW_WITHIN_DAYS: Final = 30
 BACKDATE: Final = dt.timedelta(hours=1)
 DEFAULT_HOSTNAMES: Final = ("localhost",)
 DEFAULT_IP_ADDRESSES: Final = ("127.0.0.1", "::1")
-# TLS 1.3 key exchange group. Python's ssl can set only one (set_ecdh_curve); X25519 is in the
-# modern profile and is every current client's first key share, so no HelloRetryRequest is needed.
-TLS_GROUP: Final = "X25519"
+# TLS 1.3 key exchange groups, best first; the agent serves the first this Python's ssl accepts.
+# Python's ssl can set only one (set_ecdh_curve). X25519 is every current client's first key share,
+# so no HelloRetryRequest is needed; some builds (Debian's 3.11.2, Raspberry Pi OS Bookworm's) look
+# the name up as an EC curve and refuse it, so they serve prime256v1, which every TLS 1.3 client
+# must support. Both are in Mozilla's "modern" profile.
+TLS_GROUPS: Final = ("X25519", "prime256v1")
 
 
 class PkiError(Exception):
@@ -332,9 +335,21 @@ def server_ssl_context(config_dir: Path) -> ssl.SSLContext:
     context.maximum_version = ssl.TLSVersion.TLSv1_3
     context.options |= ssl.OP_NO_COMPRESSION
     context.verify_mode = ssl.CERT_NONE
-    context.set_ecdh_curve(TLS_GROUP)
+    set_key_exchange_group(context)
     load_server_cert(context, config_dir)
     return context
+
+
+def set_key_exchange_group(context: ssl.SSLContext) -> str:
+    """Serve the best of TLS_GROUPS that this Python's ssl accepts; returns its name."""
+    for group in TLS_GROUPS[:-1]:
+        try:
+            context.set_ecdh_curve(group)
+        except (ssl.SSLError, ValueError):
+            continue  # not a failure: the next group is as modern, only less common as a key share
+        return group
+    context.set_ecdh_curve(TLS_GROUPS[-1])
+    return TLS_GROUPS[-1]
 
 
 def load_server_cert(context: ssl.SSLContext, config_dir: Path) -> None:

@@ -160,12 +160,14 @@ def test_ssl_context_refuses_a_key_of_another_cert(config_dir: Path) -> None:
         pki.server_ssl_context(config_dir)
 
 
-async def _handshake(config_dir: Path, client: ssl.SSLContext) -> str | None:
+async def _handshake(
+    config_dir: Path, client: ssl.SSLContext, server_context: ssl.SSLContext | None = None
+) -> str | None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
     server = await asyncio.start_server(
-        handle, "127.0.0.1", 0, ssl=pki.server_ssl_context(config_dir)
+        handle, "127.0.0.1", 0, ssl=server_context or pki.server_ssl_context(config_dir)
     )
     port = server.sockets[0].getsockname()[1]
     try:
@@ -192,6 +194,57 @@ async def test_tls12_client_is_refused(config_dir: Path) -> None:
     # The server answers with a protocol_version alert or drops the connection.
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         await _handshake(config_dir, client)
+
+
+def _client_offering(config_dir: Path, group: str) -> ssl.SSLContext:
+    client = ssl.create_default_context(cafile=str(config_dir / "ca.pem"))
+    client.set_ecdh_curve(group)  # the only group the client offers
+    return client
+
+
+def _accepts_x25519() -> bool:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ecdh_curve("X25519")
+    except ssl.SSLError:
+        return False
+    return True
+
+
+async def test_key_exchange_group_is_x25519_where_this_python_allows_it(
+    config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    group = pki.set_key_exchange_group(context)
+    # Debian's 3.11.2 (Raspberry Pi OS Bookworm) refuses X25519; pyenv's and newer Pythons take it.
+    assert group == ("X25519" if _accepts_x25519() else "prime256v1")
+    assert not caplog.records  # a Python without X25519 is normal, not worth a log line
+    # The agent's own context serves exactly that group: a client offering only it gets in, a
+    # client offering only a group outside the modern profile does not.
+    assert await _handshake(config_dir, _client_offering(config_dir, group)) == "TLSv1.3"
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        await _handshake(config_dir, _client_offering(config_dir, "secp521r1"))
+
+
+class _ContextWithoutX25519(ssl.SSLContext):
+    """What Debian's 3.11.2 ssl does with set_ecdh_curve("X25519"), on any Python."""
+
+    def set_ecdh_curve(self, name: str, /) -> None:
+        if name == "X25519":
+            raise ssl.SSLError(129, "[EC: UNKNOWN_GROUP] unknown group (_ssl.c:4346)")
+        super().set_ecdh_curve(name)
+
+
+async def test_key_exchange_falls_back_to_prime256v1(config_dir: Path) -> None:
+    context = _ContextWithoutX25519(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    assert pki.set_key_exchange_group(context) == "prime256v1"
+    pki.load_server_cert(context, config_dir)
+    # A default client (which offers X25519 first) still gets in, after a HelloRetryRequest.
+    default_client = ssl.create_default_context(cafile=str(config_dir / "ca.pem"))
+    assert await _handshake(config_dir, default_client, context) == "TLSv1.3"
+    assert await _handshake(config_dir, _client_offering(config_dir, "prime256v1"), context)
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        await _handshake(config_dir, _client_offering(config_dir, "secp384r1"), context)
 
 
 async def test_other_ca_is_refused_by_a_verifying_client(config_dir: Path, tmp_path: Path) -> None:
