@@ -206,15 +206,18 @@ async def test_stream_rate_and_a_slow_subscriber(device: CameraDevice) -> None:
         asyncio.create_task(consume(slow_stream.frames, slow, 0.2)),
     ]
     most_pending = 0
-    for _ in range(50):  # about one second
+    started = asyncio.get_running_loop().time()
+    for _ in range(50):  # about one second, longer on a busy machine
         await asyncio.sleep(0.02)
         most_pending = max(most_pending, device.pending_frames())
     await fast_stream.close()
     await slow_stream.close()
     await asyncio.gather(*tasks)
+    elapsed = asyncio.get_running_loop().time() - started
     assert device.state()["fps"] == 0.0
-    # One second at 20 fps: the fast one gets roughly all of them, the slow one about five.
-    assert 10 <= len(fast) <= 24
+    # At 20 fps the fast one gets roughly all of them, the slow one about five a second. The cap
+    # is checked against the time that really passed: a loaded machine stretches "one second".
+    assert 10 <= len(fast) <= 20 * elapsed + 4
     assert 2 <= len(slow) <= 7
     assert len(slow) < len(fast) / 2
     assert most_pending <= 2  # one slot per subscriber, never a queue

@@ -217,7 +217,7 @@ def test_icon_generator_draws_the_icon(tmp_path: Path) -> None:
         assert sum(difference) / len(difference) < 2.0
 
 
-@pytest.mark.parametrize("script", ["setup", "test", "lint", "develop"])
+@pytest.mark.parametrize("script", ["setup", "test", "lint", "develop", "debian-root"])
 def test_scripts_are_executable_bash(script: str) -> None:
     path = ROOT / "scripts" / script
     assert path.stat().st_mode & 0o111, f"scripts/{script} is not executable"

@@ -372,15 +372,17 @@ async def test_reconfigure_host_and_port(hass: HomeAssistant, agent: RunningAgen
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_HOST: "localhost", CONF_PORT: free_port()},
+        data={**entry_data(agent), CONF_HOST: "127.0.0.1", CONF_PORT: free_port()},
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
 
+    # An address, not "localhost": the port is known free on 127.0.0.1 only, and localhost may
+    # resolve to ::1 first (seen with Home Assistant 2026.10.4).
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_HOST: "localhost", CONF_PORT: free_port()}
+        result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: free_port()}
     )
     assert result["errors"] == {"base": "cannot_connect"}
 

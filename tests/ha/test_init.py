@@ -42,13 +42,15 @@ def rotate_secret(agent: RunningAgent, client_id: str = "homeassistant") -> str:
 async def test_setup_creates_one_device(
     hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
 ) -> None:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, agent_id(agent))})
-    assert device is not None
+    # The entry's devices, not async_get_device(identifiers=...): Home Assistant 2026 refuses that
+    # call (identifiers are no longer unique across entries); its replacements are not in 2025.4.
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), loaded_entry.entry_id)
+    assert len(devices) == 1
+    device = devices[0]
+    assert (DOMAIN, agent_id(agent)) in device.identifiers
     assert device.name == "Test Pi"
     assert device.sw_version
     assert hass.states.get(LIGHT) is not None
-    devices = dr.async_entries_for_config_entry(dr.async_get(hass), loaded_entry.entry_id)
-    assert len(devices) == 1
 
 
 async def test_unload_closes_the_session_and_reload_works(

@@ -213,14 +213,56 @@ class UnknownMessageType(ProtocolError):
     """A well-formed message of a type this side does not know."""
 
 
+# Our own words for each kind of validation error, by the name of the error's class. The library
+# behind `import voluptuous` (voluptuous itself on the agent, probatio in Home Assistant 2026.9+)
+# words the same errors differently, and a peer's error text must not change with it.
+_PROBLEMS: Final = {
+    "RequiredFieldInvalid": "is required",
+    "ExtraKeysInvalid": "is not an allowed key",
+    "DictInvalid": "must be an object",
+    "SequenceTypeInvalid": "must be a list",
+    "ExactSequenceInvalid": "must be a list",
+    "BooleanInvalid": "must be true or false",
+    "TypeInvalid": "has the wrong type",
+    "CoerceInvalid": "has the wrong type",
+    "RangeInvalid": "is out of range",
+    "LengthInvalid": "has the wrong length",
+    "InInvalid": "is not one of the allowed values",
+    "EnumInvalid": "is not one of the allowed values",
+    "NotInInvalid": "is not one of the allowed values",
+    "MatchInvalid": "has the wrong format",
+    "DatetimeInvalid": "has the wrong format",
+    "ScalarInvalid": "has the wrong value",
+    "LiteralInvalid": "has the wrong value",
+    "ValueInvalid": "has the wrong value",
+}
+# voluptuous reports an unknown key with a plain Invalid and this text (probatio's has its class).
+_VOLUPTUOUS_EXTRA_KEY: Final = "extra keys not allowed"
+
+
 def humanize(err: vol.Invalid) -> str:
-    """Name the key and the problem, like ``params.seconds: value must be at most 3600``."""
+    """Name the key and the problem, like ``params.seconds: is out of range``.
+
+    The wording is ours, from each error's path and kind. A plain ``vol.Invalid`` is what our own
+    validators (and the devices') raise, and keeps their text.
+    """
     errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
     parts = []
     for one in errors:
         path = ".".join(str(p) for p in one.path) or "message"
-        parts.append(f"{path}: {one.error_message}")
+        parts.append(f"{path}: {_problem(one)}")
     return "; ".join(parts)
+
+
+def _problem(err: vol.Invalid) -> str:
+    for kind in type(err).__mro__:
+        if kind.__name__ in _PROBLEMS:
+            return _PROBLEMS[kind.__name__]
+    if type(err).__name__ != "Invalid":
+        return "is not valid"  # a kind of error this table does not know yet
+    if err.error_message == _VOLUPTUOUS_EXTRA_KEY:
+        return _PROBLEMS["ExtraKeysInvalid"]
+    return err.error_message
 
 
 def _short(value: object, limit: int = 60) -> str:
