@@ -70,7 +70,10 @@ class Admission:
         if self._per_source[source] >= self.limits.max_unauthenticated_per_source:
             return False, "too many unauthenticated connections from this source"
         if not self.spend(source, HANDSHAKE_COST):
-            return False, "over its pre-login work budget"
+            if self.blocklist.retry_after(source) is None:
+                return False, "over its pre-login work budget"
+            # Blocked and not told yet: one handshake to hear its 429, then dropped at accept.
+            self.blocklist.mark_notified(source)
         if self.unauthenticated >= self.limits.max_unauthenticated:
             # A source that logged in before keeps one slot during a flood.
             if self.blocklist.is_known(source) and source not in self._reserved:
@@ -312,16 +315,19 @@ class GatedConnection(ServerConnection):
         # a peer gets a status line instead, before the connection closes.
         exc = self.protocol.handshake_exc
         if (
-            not self._answered_garbage
+            exc is not None
+            and not self._answered_garbage
             and self.protocol.state is State.CONNECTING
-            and isinstance(exc, InvalidMessage)
             and self.request is None
         ):
+            # Refused while parsing (websockets answered 414 or 431 itself, or nothing).
             self._answered_garbage = True
-            self.transport.write(_BAD_REQUEST)
+            if isinstance(exc, InvalidMessage):
+                self.transport.write(_BAD_REQUEST)
             self.admission.refused += 1
             # Garbage before login is probing, not a client: it counts like a failed login.
-            self.admission.failed(self.source, f"not an HTTP upgrade ({str(exc.__cause__)[:80]})")
+            why = exc.__cause__ if isinstance(exc, InvalidMessage) else exc
+            self.admission.failed(self.source, f"not an HTTP upgrade ({str(why)[:80]})")
         super().send_data()
 
 

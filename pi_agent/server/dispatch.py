@@ -105,6 +105,10 @@ def parse_request(frame: str | bytes, text_limit: int) -> tuple[int | None, Requ
     except m.UnknownMessageType as err:
         return request_id, Failure(m.ERR_UNKNOWN_TYPE, str(err))
     except ProtocolError as err:
+        # JSON that does not parse (1e400) may still name its id in its first bytes: the
+        # sender gets its answer instead of a timeout.
+        if request_id is None:
+            request_id = peek_request_id(frame)
         return request_id, Failure(m.ERR_INVALID_MESSAGE, str(err))
     return message["id"], Request(message["id"], message, payload)
 
