@@ -54,7 +54,8 @@ MIB: Final = 1024 * 1024
 # Decode budgets (the [frame] section may lower or raise them): a 250 KB PNG can hold 64 Mpx,
 # and each decoded megapixel costs 3-4 MB. Pictures over them are refused before decoding.
 MAX_PICTURE_PIXELS: Final = 16_000_000
-MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
+MAX_DECODED_BYTES: Final = 96 * 1024 * 1024
+THUMBNAIL_SOURCE_SIDE: Final = 2048  # the largest thumbnail; every size is made from one copy
 MAX_DECODES: Final = 1  # decodes at once, per frame device: each holds a whole decoded picture
 MAX_NAME_LENGTH: Final = 255
 # Pictures are not secrets: other local users (a web gallery, Samba) may read them.
@@ -196,15 +197,18 @@ class DecodeBudget:
     max_bytes: int = MAX_DECODED_BYTES
     max_decodes: int = MAX_DECODES
 
-    def check(self, image: Image.Image) -> None:
-        """Refuse, from the header alone, a picture whose decoding would go over the budget."""
+    def check_pixels(self, image: Image.Image) -> None:
+        """Refuse, from the header alone, a picture with more pixels than the budget."""
         pixels = image.width * image.height
         if pixels > self.max_pixels:
             raise ValueError(
                 f"{image.width}x{image.height} is {pixels / 1e6:.1f} Mpx; "
                 f"the limit is {self.max_pixels / 1e6:.1f} Mpx"
             )
-        decoded = pixels * _bytes_per_pixel(image.mode)
+
+    def check_bytes(self, image: Image.Image) -> None:
+        """Refuse a decode over the memory budget (after draft(): JPEG counts reduced)."""
+        decoded = image.width * image.height * _bytes_per_pixel(image.mode)
         if decoded > self.max_bytes:
             raise ValueError(
                 f"{image.width}x{image.height} {image.mode} decodes to {decoded // MIB} MiB; "
@@ -226,12 +230,14 @@ def load_picture(
     path: Path, target: tuple[int, int], budget: DecodeBudget | None = None
 ) -> Image.Image:
     """Decode ``path`` upright (EXIF orientation applied), reduced early when it is far bigger."""
+    budget = budget or DecodeBudget()
     with Image.open(path) as opened:
-        (budget or DecodeBudget()).check(opened)
+        budget.check_pixels(opened)
         # JPEG can decode at 1/2, 1/4, 1/8 scale: a big speed-up on a Pi. Either side may end up
         # horizontal after rotation, so ask for the larger screen side both ways.
         side = max(target)
         opened.draft("RGB", (side, side))
+        budget.check_bytes(opened)
         upright: Image.Image = opened
         try:
             upright = ImageOps.exif_transpose(opened) or opened
@@ -241,10 +247,16 @@ def load_picture(
         return upright.convert("RGB")
 
 
-def make_thumbnail(
-    path: Path, size: int, budget: DecodeBudget | None = None
-) -> tuple[bytes, tuple[int, int]]:
-    image = load_picture(path, (size, size), budget)
+def load_thumbnail_source(path: Path, budget: DecodeBudget | None = None) -> Image.Image:
+    """The picture reduced to the largest thumbnail: decoded once, every size made from it."""
+    side = THUMBNAIL_SOURCE_SIDE
+    image = load_picture(path, (side, side), budget)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
+
+
+def make_thumbnail(source: Image.Image, size: int) -> tuple[bytes, tuple[int, int]]:
+    image = source.copy()
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
@@ -262,11 +274,13 @@ def check_upload(data: bytes, name: str, budget: DecodeBudget | None = None) -> 
                     raise ValueError(f"{kind} data: only JPEG and PNG pictures are accepted")
                 if not name.lower().endswith(_FORMAT_SUFFIXES[kind]):
                     raise ValueError(f"the data is a {kind} picture but the name ends otherwise")
-                (budget or DecodeBudget()).check(image)
+                budget = budget or DecodeBudget()
+                budget.check_pixels(image)
                 size = (image.width, image.height)
                 # JPEG decodes at 1/8 scale: every byte is still read, so a truncated or corrupt
                 # picture fails here, not on screen, for an eighth of the memory.
                 image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                budget.check_bytes(image)
                 image.load()
                 return size
     except ValueError:
@@ -353,6 +367,7 @@ class PictureFrameDevice(Device):
         self._timer_reset = asyncio.Event()
         self._slideshow: asyncio.Task[None] | None = None
         self._thumbnail_cache: tuple[tuple[str, int, int], bytes, tuple[int, int]] | None = None
+        self._thumbnail_source: tuple[tuple[str, int], Image.Image] | None = None
         self._actions = self._build_actions()
 
     # Device interface
@@ -747,9 +762,15 @@ class PictureFrameDevice(Device):
                 data, dimensions = self._thumbnail_cache[1], self._thumbnail_cache[2]
             else:
                 try:
-                    data, dimensions = await asyncio.to_thread(
-                        make_thumbnail, self._folder / name, size, self._budget
-                    )
+                    source = self._thumbnail_source
+                    if source is None or source[0] != (name, mtime):
+                        # One decode per picture, whatever sizes are asked for.
+                        self._thumbnail_source = None
+                        image = await asyncio.to_thread(
+                            load_thumbnail_source, self._folder / name, self._budget
+                        )
+                        source = self._thumbnail_source = ((name, mtime), image)
+                    data, dimensions = await asyncio.to_thread(make_thumbnail, source[1], size)
                 except Exception as err:
                     raise DeviceError(f"cannot read {name!r}: {err}") from err
                 self._thumbnail_cache = (key, data, dimensions)
