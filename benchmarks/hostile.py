@@ -298,6 +298,8 @@ def attacker_process(name: str, port: int, creds: dict[str, Any], seconds: float
     )
     until = time.monotonic() + seconds
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # its own lost-socket warnings
+    # On a LAN the attacker's CPU is another machine's; here it shares this one, so it yields.
+    os.nice(19)
     with contextlib.suppress(Exception):
         asyncio.run(ATTACKS[name](port, creds, until))
 

@@ -238,13 +238,15 @@ def load_picture(
         side = max(target)
         opened.draft("RGB", (side, side))
         budget.check_bytes(opened)
-        upright: Image.Image = opened
+        # One decoded copy at a time: turned in place, converted only when not RGB already.
+        opened.load()
         try:
-            upright = ImageOps.exif_transpose(opened) or opened
+            ImageOps.exif_transpose(opened, in_place=True)
         except Exception as err:  # a broken EXIF block should not hide a good picture
             _LOGGER.debug("ignoring the EXIF orientation of %s: %s", path, err)
-        # convert() decodes fully, so the picture outlives the closed file.
-        return upright.convert("RGB")
+        if opened.mode == "RGB":
+            return opened  # loaded: it outlives the closed file
+        return opened.convert("RGB")
 
 
 def load_thumbnail_source(path: Path, budget: DecodeBudget | None = None) -> Image.Image:
