@@ -18,10 +18,11 @@ import os
 import secrets
 import warnings
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
@@ -44,6 +45,7 @@ from .display_power import UNSUPPORTED, probe_backlight, probe_display_power
 from .frame_display import FrameRenderer
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CONFIG_KEY: Final = "frame"
 DEVICE_ID: Final = "frame"
@@ -357,6 +359,9 @@ class PictureFrameDevice(Device):
         self._budget = budget or DecodeBudget()
         # Each decode holds a whole picture: a viewer's eight thumbnails at once must not be eight.
         self._decodes = asyncio.Semaphore(self._budget.max_decodes)
+        # Their own threads: memory a decode frees stays with the thread's malloc arena, and any
+        # pool thread decoding would keep a picture's worth of memory each.
+        self._decoder: ThreadPoolExecutor | None = None
         self._renderer = FrameRenderer(width, height, crossfade)
         self._power = probe_display_power(root, env)
         self._backlight = probe_backlight(root)
@@ -429,6 +434,16 @@ class PictureFrameDevice(Device):
             self._slideshow = None
         self._store.flush()
         await asyncio.to_thread(self._renderer.close)
+        if self._decoder is not None:
+            self._decoder.shutdown(wait=False, cancel_futures=True)
+            self._decoder = None
+
+    async def _decode(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._decoder is None:
+            self._decoder = ThreadPoolExecutor(
+                max_workers=self._budget.max_decodes, thread_name_prefix="frame-decode"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._decoder, function, *args)
 
     async def screenshot(self) -> Image.Image:
         """What the screen shows now (diagnostics and tests)."""
@@ -518,7 +533,7 @@ class PictureFrameDevice(Device):
         """Decode and show ``name``; False (and a log line) when it cannot be read."""
         try:
             async with self._decodes:
-                image = await asyncio.to_thread(
+                image = await self._decode(
                     load_picture, self._folder / name, self._renderer.size, self._budget
                 )
         except Exception as err:
@@ -702,7 +717,7 @@ class PictureFrameDevice(Device):
             raise Refused(f"the picture is {len(data)} bytes; the limit is {self._max_upload}")
         try:
             async with self._decodes:
-                width, height = await asyncio.to_thread(check_upload, data, name, self._budget)
+                width, height = await self._decode(check_upload, data, name, self._budget)
         except ValueError as err:
             raise Refused(f"{name!r} was not accepted: {err}") from None
         target = self._folder / name
@@ -768,11 +783,11 @@ class PictureFrameDevice(Device):
                     if source is None or source[0] != (name, mtime):
                         # One decode per picture, whatever sizes are asked for.
                         self._thumbnail_source = None
-                        image = await asyncio.to_thread(
+                        image = await self._decode(
                             load_thumbnail_source, self._folder / name, self._budget
                         )
                         source = self._thumbnail_source = ((name, mtime), image)
-                    data, dimensions = await asyncio.to_thread(make_thumbnail, source[1], size)
+                    data, dimensions = await self._decode(make_thumbnail, source[1], size)
                 except Exception as err:
                     raise DeviceError(f"cannot read {name!r}: {err}") from err
                 self._thumbnail_cache = (key, data, dimensions)
