@@ -246,9 +246,12 @@ def load_picture(
             ImageOps.exif_transpose(opened, in_place=True)
         except Exception as err:  # a broken EXIF block should not hide a good picture
             _LOGGER.debug("ignoring the EXIF orientation of %s: %s", path, err)
-        if opened.mode == "RGB":
-            return opened  # loaded: it outlives the closed file
-        return opened.convert("RGB")
+        # Reduced by a whole factor at once (a PNG cannot be drafted): only a copy near the size
+        # shown outlives this call, not the whole decoded picture.
+        # A loaded image outlives the closed file.
+        image: Image.Image = opened if opened.mode == "RGB" else opened.convert("RGB")
+        scale = min(target[0] / image.width, target[1] / image.height)
+        return image.reduce(int(1 / scale)) if scale < 0.5 else image
 
 
 def load_thumbnail_source(path: Path, budget: DecodeBudget | None = None) -> Image.Image:
