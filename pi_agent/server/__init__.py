@@ -203,7 +203,16 @@ class AgentServer:
                 else self.limits.max_text_message
             ),
         )
-        session = Session(connection, principal, self.devices, self.limits, self.log)
+        session = Session(
+            connection,
+            principal,
+            self.devices,
+            self.limits,
+            self.log,
+            on_flood=lambda source: self.admission.failed(
+                source, "closed for a message flood", principal.client_id
+            ),
+        )
         session.accepting = self.accepting
         self.sessions.append(session)
         try:

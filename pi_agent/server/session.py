@@ -80,8 +80,11 @@ class Session:
         devices: Mapping[str, Device],
         limits: Limits,
         log: ThrottledLog,
+        *,
+        on_flood: Callable[[str], object] = lambda _source: None,
     ) -> None:
         self.connection = connection
+        self.on_flood = on_flood
         self.principal = principal
         self.devices = devices
         self.limits = limits
@@ -135,6 +138,9 @@ class Session:
                             self.source,
                             source=self.source,
                         )
+                        # Counted like a failed login: a client that floods again and again after
+                        # logging in again ends up blocked.
+                        self.on_flood(self.source)
                         await connection.close(CloseCode.POLICY_VIOLATION, "message flood")
                         break
                     # Not parsed: the id comes from the first bytes, the answer is preformatted.

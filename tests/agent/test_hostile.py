@@ -367,6 +367,8 @@ async def test_a_flooding_session_is_closed_and_others_go_on(agent_factory: Fact
         await task
         assert ws.close_code == CloseCode.POLICY_VIOLATION
         await other.ping()
+        # Counted against the source: a client flooding again after each login ends up blocked.
+        assert server_of(agent).blocklist.failures("127.0.0.1") == 1
 
 
 # ---- pictures and the camera ----------------------------------------------------------------
