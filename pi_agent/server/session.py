@@ -165,8 +165,8 @@ class Session:
         if isinstance(parsed, Failure):
             await self._send(encode_answer(request_id, parsed))
             return
-        if not self.accepting:
-            # The agent is stopping: no new command may reach a device.
+        if parsed.is_call and not self.accepting:
+            # The agent is stopping: no new command may reach a device (pings still answer).
             await self._send(
                 encode_answer(request_id, Failure(m.ERR_REFUSED, "the agent is stopping"))
             )

@@ -471,3 +471,18 @@ def test_limits_table_documents_every_limit() -> None:
     text = docs.read_text()
     for field in fields(Limits):
         assert f"`{field.name}`" in text, field.name
+
+
+async def test_stop_accepting_refuses_every_command_and_new_sessions(
+    agent_factory: Factory,
+) -> None:
+    async with agent_factory(LIGHT) as agent:
+        client = await agent.connected_client()
+        server_of(agent).stop_accepting()
+        with pytest.raises(CommandError) as err:
+            await client.call("porch", "turn_on")
+        assert err.value.code == m.ERR_REFUSED
+        assert agent.app.devices["porch"].state()["on"] is False
+        await client.ping()  # the session itself stays until stop()
+        with pytest.raises(CannotConnect):
+            await agent.connected_client()
