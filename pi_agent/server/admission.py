@@ -39,15 +39,16 @@ MAX_BUDGETS = 4096  # sources whose budget is remembered; the fullest go first
 MAX_HEAD = 64 * 1024  # beyond this websockets' own header limits answer
 
 
-def _plain_400(body: bytes) -> bytes:
+def _plain(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
     return (
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n%s"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (status, extra, len(body), body)
     )
 
 
-_BAD_REQUEST = _plain_400(b"Not a WebSocket upgrade request.\n")
-_PIPELINED = _plain_400(b"Send nothing before the upgrade is answered.\n")
+_BAD_REQUEST = _plain(b"400 Bad Request", b"Not a WebSocket upgrade request.\n")
+_PIPELINED = _plain(b"400 Bad Request", b"Send nothing before the upgrade is answered.\n")
+_NOT_GET = _plain(b"405 Method Not Allowed", b"Only GET upgrades.\n", b"Allow: GET\r\n")
 
 
 class Admission:
@@ -278,15 +279,22 @@ class GatedConnection(ServerConnection):
             if len(self._head) > MAX_HEAD:
                 self._head = None  # websockets answers 431 for this itself
             return True
+        method = bytes(self._head[: min(end, 16)]).split(b" ", 1)[0]
         pipelined = len(self._head) > end + 4
         self._head = None
-        if not pipelined:
-            return True
+        if method.isalpha() and method != b"GET":
+            # Answered here, not by websockets: versions before 17 meet a POST with silence.
+            return self._refuse(_NOT_GET, f"method {method[:10].decode('ascii', 'replace')}")
+        if pipelined:
+            return self._refuse(_PIPELINED, "data sent before the answer")
+        return True
+
+    def _refuse(self, answer: bytes, why: str) -> bool:
         self.upgrade_refused = True
-        self.transport.write(_PIPELINED)
+        self.transport.write(answer)
         self.transport.close()
         self.admission.refused += 1
-        self.admission.failed(self.source, "refused upgrade: data sent before the answer")
+        self.admission.failed(self.source, f"refused upgrade: {why}")
         return False
 
     def process_event(self, event: Any) -> None:

@@ -37,7 +37,10 @@ class SizedServerProtocol(ServerProtocol):
 
     @property
     def max_message_size(self) -> int | None:
-        if self.current_size is None:  # the next frame starts a message: its first byte says what
+        # current_size: the bytes of the message read so far (websockets 17; None between them).
+        if (
+            getattr(self, "current_size", None) is None
+        ):  # the next frame starts a message: its first byte says what
             buffer = self.reader.buffer
             opcode = buffer[0] & 0x0F if buffer else OP_CONTINUATION
             if opcode in (OP_TEXT, OP_BINARY):
