@@ -28,14 +28,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol.const import Role
 
 from . import fault_injection, pki, safe_off, systemd
-from .blocklist import BlockList, BlockSettings
+from .blocklist import BlockList
 from .config import AgentConfig, ConfigError, load_config
 from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
 from .devices.base import Device, DeviceContext, DeviceError
 from .fsutil import check_private, ensure_private_dir
 from .gpio_chip import PinFactoryChoice, gpio_pin_factory, mock_pin_factory
-from .server import AgentIdentity, AgentServer, ClientDirectory, ServerLimits
+from .server import AgentIdentity, AgentServer, ClientDirectory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,18 +135,7 @@ class AgentApp:
         except CredentialError as err:
             raise StartupError([str(err)]) from None
 
-        settings = config.blocklist
-        blocklist = BlockList(
-            state_dir / "blocklist.json",
-            BlockSettings(
-                threshold=settings.threshold,
-                base_delay=settings.base_delay,
-                max_delay=settings.max_delay,
-                decay=settings.decay,
-                max_entries=settings.max_entries,
-            ),
-        )
-        limits = config.limits
+        blocklist = BlockList(state_dir / "blocklist.json", config.blocklist)
         self.server = AgentServer(
             identity=AgentIdentity(
                 agent_id=config.agent_id, name=config.agent.name, model=_model()
@@ -157,14 +146,7 @@ class AgentApp:
             clients=self._directory(self.credentials),
             devices=devices,
             blocklist=blocklist,
-            limits=ServerLimits(
-                login_timeout=limits.login_timeout,
-                max_unauthenticated=limits.max_unauthenticated,
-                max_unauthenticated_per_source=limits.max_unauthenticated_per_source,
-                prelogin_max_frame=limits.prelogin_max_frame,
-                max_message_size=limits.max_message_size,
-                messages_per_second=limits.messages_per_second,
-            ),
+            limits=config.limits,
             allowed_origins=config.security.allowed_origins,
             host=self._listen_host or config.agent.listen_host,
             port=config.agent.port if self._port is None else self._port,

@@ -21,20 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import BlocklistSettings
 from .fsutil import atomic_write
 
 _LOGGER = logging.getLogger(__name__)
 SAVE_DELAY = 1.0  # seconds: a flood of failures costs one write a second, not one each
 MAX_KNOWN_SOURCES = 64
-
-
-@dataclass(frozen=True)
-class BlockSettings:
-    threshold: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 900.0
-    decay: float = 900.0
-    max_entries: int = 4096
 
 
 @dataclass
@@ -49,7 +41,7 @@ class BlockList:
     def __init__(
         self,
         path: Path | None,
-        settings: BlockSettings,
+        settings: BlocklistSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._path = path
@@ -107,10 +99,23 @@ class BlockList:
             exponent = min(entry.failures - self.settings.threshold, 32)
             block = min(self.settings.base_delay * (2**exponent), self.settings.max_delay)
             entry.blocked_until = now + block
-        while len(self._entries) > self.settings.max_entries:
-            self._entries.popitem(last=False)
+        if len(self._entries) > self.settings.max_entries:
+            self._evict()
         self._schedule_save()
         return block
+
+    def _evict(self) -> None:
+        """Make room by forgetting the oldest source that is not blocked.
+
+        Fresh sources with one failure each must not push a blocked source out of the table and
+        so wipe its count; only when every entry is blocked does the oldest block go.
+        """
+        now = self._clock()
+        for source, entry in self._entries.items():
+            if entry.blocked_until <= now and entry.failures < self.settings.threshold:
+                del self._entries[source]
+                return
+        self._entries.popitem(last=False)
 
     def record_success(self, source: str) -> None:
         changed = self._entries.pop(source, None) is not None

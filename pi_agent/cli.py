@@ -470,8 +470,26 @@ max_unauthenticated_per_source = 4
 prelogin_max_frame = 4096
 # Largest message (bytes) after login; picture uploads (frame.max_upload_bytes) must fit.
 max_message_size = 16777216
-# Messages per second per session (bursts of twice that are allowed).
+# Messages per second per session (bursts of twice that are allowed); a session over the rate
+# for flood_close_after seconds is closed.
 messages_per_second = 50
+flood_close_after = 2.0
+# Work a source may do before logging in (a TLS handshake costs 4, a frame 1, a KiB 1): a burst,
+# then a refill per second. Going over counts as a failed login.
+prelogin_work_burst = 128
+prelogin_work_per_second = 16.0
+# Largest JSON message after login, and every message of a viewer.
+max_text_message = 65536
+# Sessions in total and per client (a client's oldest gives way), requests running at once
+# per session, and camera streams per session.
+max_sessions = 16
+max_sessions_per_client = 4
+max_in_flight = 16
+max_streams_per_session = 4
+# Log lines about peers: a burst, then a refill per second, overall and per source.
+log_burst = 40
+log_lines_per_second = 1.0
+log_burst_per_source = 10
 
 [blocklist]
 # After this many failed logins a source address is refused for base_delay seconds,

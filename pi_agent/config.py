@@ -46,12 +46,30 @@ class AgentSection:
 
 @dataclass(frozen=True)
 class Limits:
+    """Every budget a peer can spend, in one place (docs/security.md has the table)."""
+
+    # Before login, per source address and in total.
     login_timeout: float = 5.0
     max_unauthenticated: int = 32
     max_unauthenticated_per_source: int = 4
     prelogin_max_frame: int = 4096
-    max_message_size: int = 16 * 1024 * 1024
+    # Work units (a TLS handshake costs 4, a frame or a ping 1, a KiB received 1): a burst, then
+    # a refill a second. Going over aborts the socket and counts as a failed login.
+    prelogin_work_burst: int = 128
+    prelogin_work_per_second: float = 16.0
+    # After login.
+    max_message_size: int = 16 * 1024 * 1024  # binary uploads, only for roles that may upload
+    max_text_message: int = 64 * 1024  # JSON messages, and every frame of a viewer
     messages_per_second: float = 50.0
+    flood_close_after: float = 2.0  # seconds over the rate before 1008
+    max_in_flight: int = 16  # concurrent requests per session
+    max_sessions: int = 16
+    max_sessions_per_client: int = 4
+    max_streams_per_session: int = 4
+    # Log lines about peers: a burst, then a refill a second, overall and per source.
+    log_burst: int = 40
+    log_lines_per_second: float = 1.0
+    log_burst_per_source: int = 10
 
 
 @dataclass(frozen=True)
@@ -184,6 +202,17 @@ LIMITS_SCHEMA: Final = _section(
             4096, 256 * 1024 * 1024
         ),
         vol.Optional("messages_per_second", default=50.0): _positive_number(100000),
+        vol.Optional("prelogin_work_burst", default=128): _integer(16, 1_000_000),
+        vol.Optional("prelogin_work_per_second", default=16.0): _positive_number(1_000_000),
+        vol.Optional("max_text_message", default=64 * 1024): _integer(4096, 16 * 1024 * 1024),
+        vol.Optional("flood_close_after", default=2.0): _positive_number(3600),
+        vol.Optional("max_in_flight", default=16): _integer(1, 1024),
+        vol.Optional("max_sessions", default=16): _integer(1, 4096),
+        vol.Optional("max_sessions_per_client", default=4): _integer(1, 4096),
+        vol.Optional("max_streams_per_session", default=4): _integer(1, 256),
+        vol.Optional("log_burst", default=40): _integer(1, 1_000_000),
+        vol.Optional("log_lines_per_second", default=1.0): _positive_number(100000),
+        vol.Optional("log_burst_per_source", default=10): _integer(1, 1_000_000),
     }
 )
 BLOCKLIST_SCHEMA: Final = _section(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -332,14 +333,21 @@ class CameraDevice(Device):
         loop = asyncio.get_running_loop()
         backoff = self._retry_initial
         # Absolute deadlines: sleeping a period from each start would lose the wake-up overshoot
-        # every frame (29 instead of 30 fps).
-        next_frame = loop.time()
+        # every frame (29 instead of 30 fps). A change of subscribers only re-reads the rate: it
+        # never brings a capture forward nor pushes the next one back, so a client subscribing
+        # and unsubscribing in a loop costs no captures and cannot stall the other streams.
+        last_due = -math.inf
         try:
             while self._subscribers:
                 fps = max(subscriber.fps for subscriber in self._subscribers)
                 period = 1.0 / fps
-                if next_frame < loop.time() - period:
-                    next_frame = loop.time()  # after a stall or a rate change: start afresh
+                now = loop.time()
+                due = last_due + period
+                if due < now - period:
+                    due = now  # at the start or after a stall: start afresh, not with a burst
+                if due > now:
+                    await self._wait_for_change(due - now)
+                    continue
                 try:
                     frame = await self._run(self._capture_blocking, None)
                 except Exception as err:
@@ -351,11 +359,10 @@ class CameraDevice(Device):
                 backoff = self._retry_initial
                 self._set_error(None)
                 self.frames_captured += 1
+                last_due = due
                 now = loop.time()
-                for subscriber in self._subscribers:
+                for subscriber in list(self._subscribers):
                     subscriber.offer(frame, now, period / 2)
-                next_frame += period
-                await self._wait_for_change(next_frame - loop.time())
         finally:
             await self._run(self._release_backend)
             if self._capture_task is asyncio.current_task():

@@ -18,10 +18,11 @@ import os
 import secrets
 import warnings
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
@@ -44,6 +45,7 @@ from .display_power import UNSUPPORTED, probe_backlight, probe_display_power
 from .frame_display import FrameRenderer
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CONFIG_KEY: Final = "frame"
 DEVICE_ID: Final = "frame"
@@ -51,8 +53,12 @@ STATE_FILE_NAME: Final = "frame.json"
 PICTURE_SUFFIXES: Final = (".jpg", ".jpeg", ".png")
 _FORMAT_SUFFIXES: Final = {"JPEG": (".jpg", ".jpeg"), "PNG": (".png",)}
 MIB: Final = 1024 * 1024
-# Bigger than any camera's picture; beyond it a "picture" is more likely a decompression bomb.
-MAX_PICTURE_PIXELS: Final = 64_000_000
+# Decode budgets (the [frame] section may lower or raise them): a 250 KB PNG can hold 64 Mpx,
+# and each decoded megapixel costs 3-4 MB. Pictures over them are refused before decoding.
+MAX_PICTURE_PIXELS: Final = 16_000_000
+MAX_DECODED_BYTES: Final = 96 * 1024 * 1024
+THUMBNAIL_SOURCE_SIDE: Final = 2048  # the largest thumbnail; every size is made from one copy
+MAX_DECODES: Final = 1  # decodes at once, per frame device: each holds a whole decoded picture
 MAX_NAME_LENGTH: Final = 255
 # Pictures are not secrets: other local users (a web gallery, Samba) may read them.
 PICTURE_FILE_MODE: Final = 0o644
@@ -73,6 +79,13 @@ CONFIG_SCHEMA: Final = vol.Schema(
         vol.Optional("width", default=800): vol.All(int, vol.Range(min=16, max=8192)),
         vol.Optional("height", default=480): vol.All(int, vol.Range(min=16, max=8192)),
         vol.Optional("thumbnail_size", default=320): vol.All(int, vol.Range(min=16, max=2048)),
+        vol.Optional("max_picture_pixels", default=MAX_PICTURE_PIXELS): vol.All(
+            int, vol.Range(min=100_000, max=100_000_000)
+        ),
+        vol.Optional("max_decoded_bytes", default=MAX_DECODED_BYTES): vol.All(
+            int, vol.Range(min=MIB, max=1024 * MIB)
+        ),
+        vol.Optional("max_decodes", default=MAX_DECODES): vol.All(int, vol.Range(min=1, max=8)),
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -99,6 +112,9 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
             width=section["width"],
             height=section["height"],
             thumbnail_size=section["thumbnail_size"],
+            budget=DecodeBudget(
+                section["max_picture_pixels"], section["max_decoded_bytes"], section["max_decodes"]
+            ),
         )
     ]
 
@@ -175,34 +191,87 @@ def list_albums(folder: Path) -> list[str]:
         return []
 
 
-def load_picture(path: Path, target: tuple[int, int]) -> Image.Image:
+@dataclass(frozen=True)
+class DecodeBudget:
+    """What one picture may cost to decode, and how many decode at once."""
+
+    max_pixels: int = MAX_PICTURE_PIXELS
+    max_bytes: int = MAX_DECODED_BYTES
+    max_decodes: int = MAX_DECODES
+
+    def check_pixels(self, image: Image.Image) -> None:
+        """Refuse, from the header alone, a picture with more pixels than the budget."""
+        pixels = image.width * image.height
+        if pixels > self.max_pixels:
+            raise ValueError(
+                f"{image.width}x{image.height} is {pixels / 1e6:.1f} Mpx; "
+                f"the limit is {self.max_pixels / 1e6:.1f} Mpx"
+            )
+
+    def check_bytes(self, image: Image.Image) -> None:
+        """Refuse a decode over the memory budget (after draft(): JPEG counts reduced)."""
+        decoded = image.width * image.height * _bytes_per_pixel(image.mode)
+        if decoded > self.max_bytes:
+            raise ValueError(
+                f"{image.width}x{image.height} {image.mode} decodes to {decoded // MIB} MiB; "
+                f"the limit is {self.max_bytes // MIB} MiB"
+            )
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    # What the decoded picture and its RGB conversion hold at once, per pixel.
+    try:
+        bands = Image.getmodebands(mode)
+    except (KeyError, ValueError):
+        bands = 4
+    depth = 4 if mode in ("I", "F") else 2 if ";16" in mode else 1
+    return max(bands * depth, 3) + 3
+
+
+def load_picture(
+    path: Path, target: tuple[int, int], budget: DecodeBudget | None = None
+) -> Image.Image:
     """Decode ``path`` upright (EXIF orientation applied), reduced early when it is far bigger."""
+    budget = budget or DecodeBudget()
     with Image.open(path) as opened:
-        if opened.width * opened.height > MAX_PICTURE_PIXELS:
-            raise ValueError(f"{opened.width}x{opened.height} is too many pixels")
+        budget.check_pixels(opened)
         # JPEG can decode at 1/2, 1/4, 1/8 scale: a big speed-up on a Pi. Either side may end up
         # horizontal after rotation, so ask for the larger screen side both ways.
         side = max(target)
         opened.draft("RGB", (side, side))
-        upright: Image.Image = opened
+        budget.check_bytes(opened)
+        # One decoded copy at a time: turned in place, converted only when not RGB already.
+        opened.load()
         try:
-            upright = ImageOps.exif_transpose(opened) or opened
+            ImageOps.exif_transpose(opened, in_place=True)
         except Exception as err:  # a broken EXIF block should not hide a good picture
             _LOGGER.debug("ignoring the EXIF orientation of %s: %s", path, err)
-        # convert() decodes fully, so the picture outlives the closed file.
-        return upright.convert("RGB")
+        # Reduced by a whole factor at once (a PNG cannot be drafted): only a copy near the size
+        # shown outlives this call, not the whole decoded picture.
+        # A loaded image outlives the closed file.
+        image: Image.Image = opened if opened.mode == "RGB" else opened.convert("RGB")
+        scale = min(target[0] / image.width, target[1] / image.height)
+        return image.reduce(int(1 / scale)) if scale < 0.5 else image
 
 
-def make_thumbnail(path: Path, size: int) -> tuple[bytes, tuple[int, int]]:
-    image = load_picture(path, (size, size))
+def load_thumbnail_source(path: Path, budget: DecodeBudget | None = None) -> Image.Image:
+    """The picture reduced to the largest thumbnail: decoded once, every size made from it."""
+    side = THUMBNAIL_SOURCE_SIDE
+    image = load_picture(path, (side, side), budget)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
+
+
+def make_thumbnail(source: Image.Image, size: int) -> tuple[bytes, tuple[int, int]]:
+    image = source.copy()
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue(), image.size
 
 
-def check_upload(data: bytes, name: str) -> tuple[int, int]:
-    """Decode an uploaded picture fully; ValueError says why it is not acceptable."""
+def check_upload(data: bytes, name: str, budget: DecodeBudget | None = None) -> tuple[int, int]:
+    """Decode an uploaded picture; ValueError says why it is not acceptable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -212,10 +281,15 @@ def check_upload(data: bytes, name: str) -> tuple[int, int]:
                     raise ValueError(f"{kind} data: only JPEG and PNG pictures are accepted")
                 if not name.lower().endswith(_FORMAT_SUFFIXES[kind]):
                     raise ValueError(f"the data is a {kind} picture but the name ends otherwise")
-                if image.width * image.height > MAX_PICTURE_PIXELS:
-                    raise ValueError(f"{image.width}x{image.height} is too many pixels")
-                image.load()  # a truncated or corrupt picture fails here, not on screen
-                return (image.width, image.height)
+                budget = budget or DecodeBudget()
+                budget.check_pixels(image)
+                size = (image.width, image.height)
+                # JPEG decodes at 1/8 scale: every byte is still read, so a truncated or corrupt
+                # picture fails here, not on screen, for an eighth of the memory.
+                image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                budget.check_bytes(image)
+                image.load()
+                return size
     except ValueError:
         raise
     except Exception as err:
@@ -276,6 +350,7 @@ class PictureFrameDevice(Device):
         width: int = 800,
         height: int = 480,
         thumbnail_size: int = 320,
+        budget: DecodeBudget | None = None,
         root: Path = Path("/"),
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -284,6 +359,12 @@ class PictureFrameDevice(Device):
         self._store = StateStore(state_file)
         self._max_upload = max_upload_bytes
         self._thumbnail_size = thumbnail_size
+        self._budget = budget or DecodeBudget()
+        # Each decode holds a whole picture: a viewer's eight thumbnails at once must not be eight.
+        self._decodes = asyncio.Semaphore(self._budget.max_decodes)
+        # Their own threads: memory a decode frees stays with the thread's malloc arena, and any
+        # pool thread decoding would keep a picture's worth of memory each.
+        self._decoder: ThreadPoolExecutor | None = None
         self._renderer = FrameRenderer(width, height, crossfade)
         self._power = probe_display_power(root, env)
         self._backlight = probe_backlight(root)
@@ -296,6 +377,7 @@ class PictureFrameDevice(Device):
         self._timer_reset = asyncio.Event()
         self._slideshow: asyncio.Task[None] | None = None
         self._thumbnail_cache: tuple[tuple[str, int, int], bytes, tuple[int, int]] | None = None
+        self._thumbnail_source: tuple[tuple[str, int], Image.Image] | None = None
         self._actions = self._build_actions()
 
     # Device interface
@@ -355,6 +437,16 @@ class PictureFrameDevice(Device):
             self._slideshow = None
         self._store.flush()
         await asyncio.to_thread(self._renderer.close)
+        if self._decoder is not None:
+            self._decoder.shutdown(wait=False, cancel_futures=True)
+            self._decoder = None
+
+    async def _decode(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._decoder is None:
+            self._decoder = ThreadPoolExecutor(
+                max_workers=self._budget.max_decodes, thread_name_prefix="frame-decode"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._decoder, function, *args)
 
     async def screenshot(self) -> Image.Image:
         """What the screen shows now (diagnostics and tests)."""
@@ -443,7 +535,10 @@ class PictureFrameDevice(Device):
     async def _display(self, name: str) -> bool:
         """Decode and show ``name``; False (and a log line) when it cannot be read."""
         try:
-            image = await asyncio.to_thread(load_picture, self._folder / name, self._renderer.size)
+            async with self._decodes:
+                image = await self._decode(
+                    load_picture, self._folder / name, self._renderer.size, self._budget
+                )
         except Exception as err:
             _LOGGER.warning("picture frame: skipping unreadable picture %s: %s", name, err)
             mtime = self._mtimes.pop(name, None)
@@ -624,7 +719,8 @@ class PictureFrameDevice(Device):
         if len(data) > self._max_upload:
             raise Refused(f"the picture is {len(data)} bytes; the limit is {self._max_upload}")
         try:
-            width, height = await asyncio.to_thread(check_upload, data, name)
+            async with self._decodes:
+                width, height = await self._decode(check_upload, data, name, self._budget)
         except ValueError as err:
             raise Refused(f"{name!r} was not accepted: {err}") from None
         target = self._folder / name
@@ -680,15 +776,23 @@ class PictureFrameDevice(Device):
             raise Refused("no picture is showing")
         mtime = self._mtimes.get(name, 0)
         key = (name, mtime, size)
-        if self._thumbnail_cache is not None and self._thumbnail_cache[0] == key:
-            data, dimensions = self._thumbnail_cache[1], self._thumbnail_cache[2]
-        else:
-            try:
-                data, dimensions = await asyncio.to_thread(
-                    make_thumbnail, self._folder / name, size
-                )
-            except Exception as err:
-                raise DeviceError(f"cannot read {name!r}: {err}") from err
-            self._thumbnail_cache = (key, data, dimensions)
+        async with self._decodes:
+            # Looked up once the decode slot is ours: concurrent requests share one decode.
+            if self._thumbnail_cache is not None and self._thumbnail_cache[0] == key:
+                data, dimensions = self._thumbnail_cache[1], self._thumbnail_cache[2]
+            else:
+                try:
+                    source = self._thumbnail_source
+                    if source is None or source[0] != (name, mtime):
+                        # One decode per picture, whatever sizes are asked for.
+                        self._thumbnail_source = None
+                        image = await self._decode(
+                            load_thumbnail_source, self._folder / name, self._budget
+                        )
+                        source = self._thumbnail_source = ((name, mtime), image)
+                    data, dimensions = await self._decode(make_thumbnail, source[1], size)
+                except Exception as err:
+                    raise DeviceError(f"cannot read {name!r}: {err}") from err
+                self._thumbnail_cache = (key, data, dimensions)
         meta = {"name": name, "width": dimensions[0], "height": dimensions[1]}
         return BinaryResult(data, "image/jpeg", meta)

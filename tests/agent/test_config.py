@@ -76,7 +76,7 @@ def test_documented_example(tmp_path: Path) -> None:
     assert config.agent.advertise_host == "gardenpi.local"
     assert config.agent.hardware == "mock"
     assert config.agent.state_dir == tmp_path / "c" / "state"
-    assert config.limits == Limits(5.0, 32, 4, 4096, 16 * 1024 * 1024, 50.0)
+    assert config.limits == Limits()  # the documented values are the defaults
     assert config.blocklist == BlocklistSettings(5, 1.0, 900.0, 900.0, 4096)
     assert config.security == Security(())
     assert config.devices == {}

@@ -350,6 +350,8 @@ SCANNER_LIMITS = """
 max_unauthenticated = 512
 max_unauthenticated_per_source = 512
 messages_per_second = 1000
+prelogin_work_burst = 1000000
+prelogin_work_per_second = 1000000
 """
 
 

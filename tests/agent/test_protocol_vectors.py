@@ -9,7 +9,9 @@ hashlib and hmac; a client written from the page alone then logs in to a real ag
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -667,6 +669,32 @@ async def test_a_binary_frame_before_login_fails_as_the_page_says(agent: Running
     assert ws.close_code == CloseCode.UNSUPPORTED_DATA
 
 
+async def _raw_refusal(agent: RunningAgent, request: bytes) -> tuple[int, bytes, bytes]:
+    """Status, headers and body of the answer to a hand-written request over TLS."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", agent.port, ssl=context)
+    writer.write(request)
+    await writer.drain()
+    data = b""
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(4096):
+                data += chunk
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head, body
+
+
+def _upgrade(extra: str = "", request_line: str = "GET /v1 HTTP/1.1") -> bytes:
+    return (
+        f"{request_line}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n{extra}\r\n"
+    ).encode()
+
+
 async def _refusal(agent: RunningAgent, order: int) -> InvalidStatus:
     """A request breaking rule ``order`` of the upgrade table and every rule after it."""
     path = "/v2" if order <= 2 else PATH  # rule 2
@@ -683,14 +711,25 @@ async def _refusal(agent: RunningAgent, order: int) -> InvalidStatus:
 
 async def test_upgrade_refusals_table_in_its_order(agent: RunningAgent) -> None:
     rows = table_rows("upgrade_refusals")
-    assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
+    assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert agent.app.server is not None
     blocklist = agent.app.server.blocklist
     for _ in range(blocklist.settings.threshold + 3):  # blocked for 8 s: long enough for the test
         blocklist.record_failure("127.0.0.1")
     for order, _condition, status, body in rows:
         if order == "4":
-            blocklist.record_success("127.0.0.1")  # rules 4 and 5 need an unblocked source
+            blocklist.record_success("127.0.0.1")  # rules 4 to 7 need an unblocked source
+        if order in ("6", "7", "8"):
+            request = {
+                "6": _upgrade("Host: other.example\r\n"),
+                "7": _upgrade(request_line="POST /v1 HTTP/1.1"),
+                "8": b"\x16\x03garbage\r\n\r\n",
+            }[order]
+            code, head, text = await _raw_refusal(agent, request)
+            assert code == int(status), f"rule {order}"
+            assert text.decode().strip() == first_code(body)
+            assert b"\nServer:" not in head
+            continue
         refusal = await _refusal(agent, int(order))
         assert refusal.response.status_code == int(status), f"rule {order}"
         assert refusal.response.body.decode().strip() == first_code(body)

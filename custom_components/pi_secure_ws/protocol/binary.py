@@ -13,6 +13,7 @@ import struct
 from typing import Any
 
 from .errors import ProtocolError
+from .messages import parse_json
 
 _LENGTH = struct.Struct(">H")
 MAX_HEADER = 4096
@@ -32,9 +33,8 @@ def decode_frame(frame: bytes) -> tuple[dict[str, Any], bytes]:
     if length > MAX_HEADER or _LENGTH.size + length > len(frame):
         raise ProtocolError("binary frame header length out of range")
     try:
-        header = json.loads(frame[_LENGTH.size : _LENGTH.size + length])
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise ProtocolError("binary frame header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise ProtocolError("binary frame header must be a JSON object")
+        # The message decoder's own rules: no infinities, no integers beyond 2**53.
+        header = parse_json(bytes(frame[_LENGTH.size : _LENGTH.size + length]))
+    except ProtocolError as err:
+        raise ProtocolError(f"binary frame header: {err}") from None
     return header, bytes(frame[_LENGTH.size + length :])

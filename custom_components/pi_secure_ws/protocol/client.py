@@ -40,6 +40,10 @@ from .pinning import fingerprint_of_pem, tls_server_end_point, verify_ca, verify
 from .scram import ClientExchange, ClientKeys, ScramFailed
 
 _LOGGER = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG, SCRAM proofs and nonces included: its logger for this
+# client stays at WARNING whatever level the rest of the process logs at.
+_WIRE_LOGGER = logging.getLogger(f"{__name__}.websockets")
+_WIRE_LOGGER.setLevel(logging.WARNING)
 
 MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 # After a 1001 "going away" (the agent restarting) retry quickly for a while before backing off.
@@ -379,6 +383,7 @@ class AgentClient:
                 ping_interval=5,
                 ping_timeout=5,
                 proxy=None,
+                logger=_WIRE_LOGGER,
             )
         except ssl.SSLCertVerificationError:
             raise CertificateMismatch(self.fingerprint or "", None) from None

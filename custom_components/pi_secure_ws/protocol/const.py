@@ -28,6 +28,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # the agent holds all the sessions it allows
     PROTOCOL_ERROR = 4400
     INVALID_AUTH = 4401
     CREDENTIALS_REVOKED = 4403

@@ -160,9 +160,29 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 parses as infinity, which no handler expects and no encoder can send back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+_MAX_INT_DIGITS: Final = len(str(_MAX_ID))
+
+
+def _bounded_int(text: str) -> int:
+    # Checked on the text first: converting a 4,000-digit literal costs quadratic time.
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS or abs(value := int(text)) > _MAX_ID:
+        raise ValueError(f"integer {text[:40]} is beyond +-{_MAX_ID}")
+    return value
+
+
 # One of each, made once: json.dumps and json.loads build a new one per call when given options.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
 
 
 def encode(type_: str, **fields: Any) -> str:
@@ -196,7 +216,8 @@ def validate(
     value: dict[str, Any], schemas: Mapping[str, vol.Schema], *, what: str = "message"
 ) -> dict[str, Any]:
     version = value.get("v")
-    if version != PROTOCOL_VERSION:
+    # type() first: JSON true and 1.0 compare equal to 1 in Python, and are not version 1.
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(f"unsupported protocol version {_short(version)} (expected 1)")
     type_ = value.get("type")
     schema = schemas.get(type_) if isinstance(type_, str) else None
