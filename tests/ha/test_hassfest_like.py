@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +110,43 @@ def test_manifest_keys_and_order(manifest: dict[str, Any]) -> None:
 
 
 def test_manifest_requirements(manifest: dict[str, Any]) -> None:
+    """Only what the integration runs: the client needs websockets; scramp is the agent's."""
     requirements = {Requirement(text).name: Requirement(text) for text in manifest["requirements"]}
-    # scramp is not part of Home Assistant; pin it exactly as Home Assistant requires.
-    assert str(requirements["scramp"].specifier) == "==1.5.0"
+    assert set(requirements) == {"websockets"}
     # Home Assistant ships these itself: listing them could fight its own pins.
     assert not {"cryptography", "voluptuous", "aiohttp"} & set(requirements)
+    assert manifest["loggers"] == ["websockets"]
+
+
+def test_documentation_is_the_user_guide(manifest: dict[str, Any]) -> None:
+    url = manifest["documentation"]
+    assert url.endswith("/docs/home-assistant.md")
+    assert (ROOT / "docs" / "home-assistant.md").is_file()
+
+
+def test_the_integration_runs_without_scramp() -> None:
+    """Every module of the integration imports, and a login runs, with scramp unimportable."""
+    modules = [f"custom_components.pi_secure_ws.{path.stem}" for path in INTEGRATION.glob("*.py")]
+    modules += [
+        f"custom_components.pi_secure_ws.protocol.{path.stem}"
+        for path in (INTEGRATION / "protocol").glob("*.py")
+    ]
+    script = (
+        "import importlib, sys\n"
+        "sys.modules['scramp'] = None  # any import of it raises ImportError\n"
+        f"for name in {sorted(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from custom_components.pi_secure_ws.protocol.scram import ClientExchange\n"
+        "exchange = ClientExchange('homeassistant', 'AAAA-BBBB', b'cbind')\n"
+        "first = exchange.client_first()\n"
+        "nonce = first.split('r=', 1)[1]\n"
+        "print(exchange.client_final(f'r={nonce}x,s=c2FsdA==,i=4096')[:2])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "c="
 
 
 def test_hacs_json() -> None:
