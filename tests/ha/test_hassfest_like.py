@@ -161,13 +161,50 @@ def test_hacs_json() -> None:
     assert hacs.get("content_in_root", False) is False
 
 
-def test_repository_has_licence_and_brand_icon() -> None:
+def test_repository_has_licence_and_brand_images() -> None:
+    """The set Home Assistant 2026.3+ reads from brand/, in the brands repository's sizes."""
     assert (ROOT / "LICENSE").is_file()
-    icon = INTEGRATION / "brand" / "icon.png"
-    assert icon.is_file(), "brand/icon.png is missing"
-    with Image.open(icon) as image:
-        assert image.format == "PNG"
-        assert image.size == (256, 256)
+    brand = INTEGRATION / "brand"
+    sizes: dict[str, tuple[int, int]] = {}
+    for path in brand.iterdir():
+        with Image.open(path) as image:
+            assert image.format == "PNG", path.name
+            assert image.mode == "RGBA", f"{path.name}: needs a transparent background"
+            assert image.getbbox() == (0, 0, *image.size), f"{path.name}: not trimmed"
+            sizes[path.name] = image.size
+    names = {"icon", "logo", "dark_logo"}
+    assert set(sizes) == {f"{n}{hdpi}.png" for n in names for hdpi in ("", "@2x")}
+    assert sizes["icon.png"] == (256, 256)
+    assert sizes["icon@2x.png"] == (512, 512)
+    for prefix in ("", "dark_"):
+        width, height = sizes[f"{prefix}logo.png"]
+        assert 128 <= min(width, height) <= 256
+        assert sizes[f"{prefix}logo@2x.png"][1] == 2 * height
+    # A dark_ variant is shipped only because it differs (the name is drawn light on dark).
+    with (
+        Image.open(brand / "logo.png") as light,
+        Image.open(brand / "dark_logo.png") as dark,
+    ):
+        assert light.size == dark.size
+        assert light.tobytes() != dark.tobytes()
+
+
+def test_workflows_run_hassfest_and_hacs_on_push_and_pull_request() -> None:
+    """GitHub runs them, not this machine: at least check they say what is documented."""
+    workflows = ROOT / ".github" / "workflows"
+    for name, action in (
+        ("hassfest.yml", "home-assistant/actions/hassfest@"),
+        ("hacs.yml", "hacs/action@"),
+    ):
+        document = yaml.safe_load((workflows / name).read_text(encoding="utf-8"))
+        triggers = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
+        assert {"push", "pull_request"} <= set(triggers), name
+        steps = [step for job in document["jobs"].values() for step in job["steps"]]
+        assert steps[0]["uses"].startswith("actions/checkout@"), name
+        uses = [step for step in steps if step.get("uses", "").startswith(action)]
+        assert len(uses) == 1, f"{name} does not run {action}"
+        if action.startswith("hacs"):
+            assert uses[0]["with"] == {"category": "integration"}
 
 
 def test_translations_are_literal(en: dict[str, Any]) -> None:
