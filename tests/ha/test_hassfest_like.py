@@ -322,7 +322,11 @@ def test_services_yaml_matches_translations_and_code(en: dict[str, Any]) -> None
         assert text["name"]
         assert text["description"]
         assert set(text["fields"]) == set(definition["fields"]), service
-    assert "entity" in services["run_zone"]["fields"]["entity_id"]["selector"]
+    # Zones are a target (entities, devices, areas), as Home Assistant's own actions take them.
+    assert services["run_zone"]["target"] == {
+        "entity": {"integration": "pi_secure_ws", "domain": "valve"}
+    }
+    assert "entity_id" not in services["run_zone"]["fields"]
     assert "duration" in services["run_zone"]["fields"]["duration"]["selector"]
 
 
