@@ -92,6 +92,11 @@ def async_create_certificate_issue(
     )
 
 
+@callback
+def async_delete_certificate_issue(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    ir.async_delete_issue(hass, DOMAIN, certificate_issue_id(entry))
+
+
 @dataclass
 class ConnectionStats:
     """Counters for diagnostics."""
