@@ -92,6 +92,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -
     entry.runtime_data = connection
     connection.async_start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    connection.async_remove_stale_entities()
     return True
 
 
