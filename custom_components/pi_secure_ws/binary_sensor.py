@@ -95,8 +95,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
 
 
 def _pump_running(value: Any) -> bool | None:
-    if isinstance(value, dict):
-        value = value.get("on", value.get("running"))
+    # The agent reports the relay's level, or null without a pump.
     return value if isinstance(value, bool) else None
 
 
