@@ -5,12 +5,20 @@ from __future__ import annotations
 import pytest
 from agent_harness import RunningAgent
 from conftest import agent_id, wait_for
-from homeassistant.const import ATTR_AREA_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID
+from homeassistant.const import (
+    ATTR_AREA_ID,
+    ATTR_DEVICE_ID,
+    ATTR_ENTITY_ID,
+    ATTR_FLOOR_ID,
+    ATTR_LABEL_ID,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import floor_registry as fr
+from homeassistant.helpers import label_registry as lr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import DOMAIN
@@ -80,3 +88,30 @@ async def test_zones_of_an_unloaded_pi_in_a_target_fail_the_action(
     with pytest.raises(ServiceValidationError) as err:
         await run_zone(hass, {ATTR_DEVICE_ID: device.id})
     assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_a_floor_or_a_label_reaches_the_zones_in_it(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    floor = fr.async_get(hass).async_create("Outside")
+    area = ar.async_get(hass).async_create("Front garden", floor_id=floor.floor_id)
+    er.async_get(hass).async_update_entity(LAWN, area_id=area.id)
+    await run_zone(hass, {ATTR_FLOOR_ID: floor.floor_id})
+    await wait_for(lambda: hass.states.get(LAWN).state == "open")
+    assert queue(agent) == []
+
+    label = lr.async_get(hass).async_create("Drip lines")
+    er.async_get(hass).async_update_entity(BEDS, labels={label.label_id})
+    await run_zone(hass, {ATTR_LABEL_ID: label.label_id})
+    await wait_for(lambda: queue(agent) == ["beds"])
+
+
+async def test_all_runs_every_zone_and_none_runs_nothing(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await run_zone(hass, {ATTR_ENTITY_ID: "none"})
+    assert err.value.translation_key == "no_zone_targeted"
+    await run_zone(hass, {ATTR_ENTITY_ID: "all"})
+    await wait_for(lambda: hass.states.get(BEDS).state == "open")
+    assert queue(agent) == ["lawn"]
