@@ -111,3 +111,24 @@ async def test_a_device_whose_capabilities_changed_is_built_again(
         assert loaded_entry.runtime_data is not connection
         await wait_for(lambda: hass.states.get("valve.test_pi_hedge").state == "closed")
         assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+
+
+async def test_a_zone_removed_from_the_controller_leaves_the_registry(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    """The controller changed (reload), and the reload's setup drops what no device provides."""
+    registry = er.async_get(hass)
+    beds = ("valve.test_pi_beds", "number.test_pi_beds_run_time", "sensor.test_pi_beds_run_ends")
+    assert all(registry.async_get(entity_id) is not None for entity_id in beds)
+    port = agent.port
+    await agent.app.stop()
+    beds_toml = '[[sprinklers.zone]]\nid = "beds"\nname = "Beds"\npin = 6\n\n'
+    assert beds_toml in FULL_TOML
+    write_devices(agent, FULL_TOML.replace(beds_toml, ""))
+    async with running_agent(agent.config_dir, prepared=True, port=port):
+        await wait_for(lambda: registry.async_get("valve.test_pi_beds") is None)
+        await hass.async_block_till_done()
+        assert all(registry.async_get(entity_id) is None for entity_id in beds)
+        assert registry.async_get("valve.test_pi_lawn") is not None
+        assert loaded_entry.state is ConfigEntryState.LOADED
+        assert await hass.config_entries.async_unload(loaded_entry.entry_id)
