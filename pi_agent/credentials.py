@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from pi_secure_ws_protocol.const import Role
-from pi_secure_ws_protocol.scram import Verifier, fake_verifier, make_verifier
+from pi_secure_ws_protocol.scram import (
+    ITERATIONS,
+    MAX_ITERATIONS,
+    Verifier,
+    fake_verifier,
+    make_verifier,
+)
 from pi_secure_ws_protocol.secret import generate_secret
 
 from .fsutil import atomic_write
@@ -196,6 +202,12 @@ def _parse_record(path: Path, client_id: str, entry: object) -> ClientRecord:
     iterations = entry.get("iterations")
     if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
         raise CredentialError(f"{path}: {where}.iterations: expected a positive integer")
+    if not ITERATIONS <= iterations <= MAX_ITERATIONS:
+        # Clients refuse any other count, so such a record could never log in.
+        raise CredentialError(
+            f"{path}: {where}.iterations: {iterations} is outside {ITERATIONS}..{MAX_ITERATIONS},"
+            " which no client accepts; rotate this client's secret"
+        )
     created_text = entry.get("created")
     try:
         created = dt.datetime.fromisoformat(str(created_text))

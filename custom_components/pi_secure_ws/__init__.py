@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+)
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .connection import (
     AgentConnection,
     PiSecureWsConfigEntry,
     async_create_certificate_issue,
-    certificate_issue_id,
+    async_delete_certificate_issue,
     create_client,
 )
 from .const import DOMAIN, PLATFORMS
@@ -33,6 +39,15 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once, whether or not an agent is configured yet."""
     async_setup_services(hass)
+
+    @callback
+    def entry_changed(change: ConfigEntryChange, entry: ConfigEntry[Any]) -> None:
+        # A disabled entry that failed to set up is never unloaded by its integration, yet its
+        # certificate issue must not outlive it.
+        if entry.domain == DOMAIN and entry.disabled_by is not None:
+            async_delete_certificate_issue(hass, entry)
+
+    async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, entry_changed)
     return True
 
 
@@ -72,11 +87,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -
             translation_placeholders={"message": str(err)},
         ) from err
     # Connected with the pinned certificate: any earlier warning about it is resolved.
-    ir.async_delete_issue(hass, DOMAIN, certificate_issue_id(entry))
+    async_delete_certificate_issue(hass, entry)
     connection = AgentConnection(hass, entry, client, hello)
     entry.runtime_data = connection
     connection.async_start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    connection.async_remove_stale_entities()
     return True
 
 
@@ -85,4 +101,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) 
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.async_close()
+        # Not connecting any more: the next setup raises the issue again if it still holds.
+        async_delete_certificate_issue(hass, entry)
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -> None:
+    """A deleted entry leaves no repair issue behind, whatever state it was in."""
+    async_delete_certificate_issue(hass, entry)

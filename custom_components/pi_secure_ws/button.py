@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, described_devices
+from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.client import DeviceInfo as AgentDevice
 
 PARALLEL_UPDATES = 0
 
@@ -85,10 +86,13 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiButton]:
+    return (
         PiButton(connection, device.id, description)
-        for device, description in described_devices(connection, BUTTONS)
+        for device, description in described_devices(devices, BUTTONS)
     )
 
 

@@ -7,6 +7,8 @@ switch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 from homeassistant.components import camera
 from homeassistant.components.camera import Camera, CameraEntityFeature
@@ -15,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import BinaryPayload
 from .protocol.client import DeviceInfo as AgentDevice
 from .protocol.errors import PiSecureWsError
@@ -28,10 +30,11 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
-        PiCamera(connection, device) for device in connection.devices_of_kind(KIND_CAMERA)
-    )
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiCamera]:
+    return (PiCamera(connection, device) for device in of_kind(devices, KIND_CAMERA))
 
 
 class PiCamera(PiSecureWsEntity, Camera):

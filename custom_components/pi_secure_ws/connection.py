@@ -19,6 +19,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
@@ -92,6 +93,11 @@ def async_create_certificate_issue(
     )
 
 
+@callback
+def async_delete_certificate_issue(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    ir.async_delete_issue(hass, DOMAIN, certificate_issue_id(entry))
+
+
 @dataclass
 class ConnectionStats:
     """Counters for diagnostics."""
@@ -140,6 +146,11 @@ class AgentConnection:
         # How long opening a valve runs its zone, by (device id, zone id); set by number entities.
         self.zone_run_seconds: dict[tuple[str, str], int] = {}
         self._device_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        # Per platform set up: adds that platform's entities for devices the agent adds.
+        self._device_adders: list[Callable[[list[AgentDevice]], None]] = []
+        self._platforms: set[str] = set()
+        # The unique ids of the entities made for each agent device, disabled ones included.
+        self.entity_unique_ids: dict[str, set[str]] = {}
         self._unsub_client: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -237,19 +248,71 @@ class AgentConnection:
     def _handle_connected(self, hello: Hello) -> None:
         if not self.connected:
             LOGGER.info("Connected to %s again", self.entry.title)
-        devices_changed = _device_layout(hello) != _device_layout(self.hello)
+        before, after = _device_layout(self.hello), _device_layout(hello)
+        changed = {
+            device for device in before.keys() & after.keys() if before[device] != after[device]
+        }
         self.hello = hello
         self.states = {k: dict(v) for k, v in hello.states.items()}
         self.connected = True
         self.stats.connects += 1
         self.stats.connected_since = dt_util.utcnow()
-        if devices_changed:
-            # Entities are built from the device list: a changed agent configuration needs them
-            # built again.
-            LOGGER.info("%s reports other devices now; reloading", self.entry.title)
+        if changed:
+            # Entities are built from a device's capabilities (a light's dimming, a controller's
+            # zones): a device that changed needs them built again.
+            LOGGER.info("%s reports changed devices %s; reloading", self.entry.title, changed)
             self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
             return
+        added = [device for key, device in hello.devices.items() if key not in before]
+        removed = before.keys() - after.keys()
+        if added or removed:
+            LOGGER.info(
+                "%s added devices %s and removed %s",
+                self.entry.title,
+                [device.id for device in added],
+                sorted(removed),
+            )
+            self._async_remove_entities({uid for d in removed for uid in self._forget(d)})
+            for add in self._device_adders:
+                add(added)
         self._notify_all()
+
+    @callback
+    def async_add_device_adder(
+        self, platform: str, add: Callable[[list[AgentDevice]], None]
+    ) -> None:
+        """A platform set up: add its entities for the devices reported now, and later ones."""
+        self._platforms.add(platform)
+        self._device_adders.append(add)
+        add(list(self.hello.devices.values()))
+
+    @callback
+    def async_remove_stale_entities(self) -> None:
+        """After setup: remove registry entries of entities no reported device has any more
+        (devices removed from agent.toml while Home Assistant was not connected)."""
+        known = set().union(*self.entity_unique_ids.values())
+        registry = er.async_get(self.hass)
+        stale = {
+            registry_entry.unique_id
+            for registry_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id)
+            # Only platforms that set up said what they provide.
+            if registry_entry.domain in self._platforms and registry_entry.unique_id not in known
+        }
+        self._async_remove_entities(stale)
+
+    def _forget(self, device_id: str) -> set[str]:
+        self._device_listeners.pop(device_id, None)
+        return self.entity_unique_ids.pop(device_id, set())
+
+    @callback
+    def _async_remove_entities(self, unique_ids: set[str]) -> None:
+        if not unique_ids:
+            return
+        registry = er.async_get(self.hass)
+        for registry_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            if registry_entry.unique_id in unique_ids:
+                LOGGER.debug("Removing %s: its device is gone", registry_entry.entity_id)
+                registry.async_remove(registry_entry.entity_id)
 
     @callback
     def async_add_listener(self, device_id: str, update: CALLBACK_TYPE) -> CALLBACK_TYPE:

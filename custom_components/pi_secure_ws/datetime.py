@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from homeassistant.components.datetime import DateTimeEntity
@@ -11,7 +12,8 @@ from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_SPRINKLERS
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .protocol.client import DeviceInfo as AgentDevice
 from .util import parse_timestamp
 
 PARALLEL_UPDATES = 0
@@ -22,10 +24,11 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
-        RainDelay(connection, device.id) for device in connection.devices_of_kind(KIND_SPRINKLERS)
-    )
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[RainDelay]:
+    return (RainDelay(connection, device.id) for device in of_kind(devices, KIND_SPRINKLERS))
 
 
 class RainDelay(PiSecureWsEntity, DateTimeEntity):

@@ -7,8 +7,12 @@ from typing import Any, Protocol, TypeVar
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import (
+    AddConfigEntryEntitiesCallback,
+    async_get_current_platform,
+)
 
-from .connection import AgentConnection
+from .connection import AgentConnection, PiSecureWsConfigEntry
 from .protocol.client import DeviceInfo as AgentDevice
 
 
@@ -23,16 +27,48 @@ class DeviceDescription(Protocol):
 
 
 DescriptionT = TypeVar("DescriptionT", bound=DeviceDescription)
+# A platform's entities for some of the agent's devices (all of them at setup, new ones later).
+EntityFactory = Callable[[AgentConnection, list[AgentDevice]], Iterable["PiSecureWsEntity"]]
+
+
+def of_kind(devices: Iterable[AgentDevice], kind: str) -> list[AgentDevice]:
+    return [device for device in devices if device.kind == kind]
 
 
 def described_devices(
-    connection: AgentConnection, descriptions: Iterable[DescriptionT]
+    devices: Iterable[AgentDevice], descriptions: Iterable[DescriptionT]
 ) -> Iterator[tuple[AgentDevice, DescriptionT]]:
     """Each (device, description) pair the agent reports: only what exists gets an entity."""
+    devices = list(devices)
     for description in descriptions:
-        for device in connection.devices_of_kind(description.kind):
+        for device in of_kind(devices, description.kind):
             if description.exists_fn(device.capabilities):
                 yield device, description
+
+
+@callback
+def async_setup_device_entities(
+    entry: PiSecureWsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: EntityFactory,
+) -> None:
+    """Add a platform's entities for the agent's devices now, and for devices it adds later.
+
+    The connection learns which entities each device got, so that it can remove them from the
+    registry when the agent stops reporting the device (AgentConnection.async_devices_changed).
+    """
+    connection = entry.runtime_data
+    platform = async_get_current_platform().domain
+
+    @callback
+    def add(devices: list[AgentDevice]) -> None:
+        entities = list(factory(connection, devices))
+        for entity in entities:
+            assert entity.unique_id is not None
+            connection.entity_unique_ids.setdefault(entity.device_id, set()).add(entity.unique_id)
+        async_add_entities(entities)
+
+    connection.async_add_device_adder(platform, add)
 
 
 class PiSecureWsEntity(Entity):

@@ -9,7 +9,7 @@ from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import BinaryPayload
 
 PARALLEL_UPDATES = 0
@@ -20,10 +20,12 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
-        FramePicture(hass, connection, device.id)
-        for device in connection.devices_of_kind(KIND_FRAME)
+    async_setup_device_entities(
+        entry,
+        async_add_entities,
+        lambda connection, devices: (
+            FramePicture(hass, connection, device.id) for device in of_kind(devices, KIND_FRAME)
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.components.light import (
@@ -18,7 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import DOMAIN, KIND_LIGHT
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import DeviceInfo as AgentDevice
 
 # Commands go to one Pi over one session: let the agent order them, not Home Assistant.
@@ -30,10 +31,11 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
-        PiSecureWsLight(connection, device) for device in connection.devices_of_kind(KIND_LIGHT)
-    )
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSecureWsLight]:
+    return (PiSecureWsLight(connection, device) for device in of_kind(devices, KIND_LIGHT))
 
 
 class PiSecureWsLight(PiSecureWsEntity, LightEntity):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import DeviceInfo as AgentDevice
 from .util import zone_list
 from .valve import zone_default_seconds
@@ -78,19 +78,24 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    entities: list[NumberEntity] = [
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(
+    connection: AgentConnection, devices: list[AgentDevice]
+) -> Iterable[PiSecureWsEntity]:
+    entities: list[PiSecureWsEntity] = [
         ZoneRunTime(connection, device.id, zone)
-        for device in connection.devices_of_kind(KIND_SPRINKLERS)
+        for device in of_kind(devices, KIND_SPRINKLERS)
         for zone in zone_list(device.capabilities)
     ]
     entities.extend(
         FrameNumber(connection, device, description)
-        for device in connection.devices_of_kind(KIND_FRAME)
+        for device in of_kind(devices, KIND_FRAME)
         for description in FRAME_NUMBERS
         if description.exists_fn(device.capabilities)
     )
-    async_add_entities(entities)
+    return entities
 
 
 class ZoneRunTime(PiSecureWsEntity, RestoreNumber):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from homeassistant.components.select import SelectEntity
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
@@ -9,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import DeviceInfo as AgentDevice
 
 PARALLEL_UPDATES = 0
@@ -23,10 +25,11 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
-        FrameAlbum(connection, device) for device in connection.devices_of_kind(KIND_FRAME)
-    )
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[FrameAlbum]:
+    return (FrameAlbum(connection, device) for device in of_kind(devices, KIND_FRAME))
 
 
 class FrameAlbum(PiSecureWsEntity, SelectEntity):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,8 @@ from homeassistant.helpers.typing import StateType
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .protocol.client import DeviceInfo as AgentDevice
 from .util import dig, parse_timestamp, zone_list
 
 PARALLEL_UPDATES = 0
@@ -131,10 +132,15 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    entities: list[SensorEntity] = []
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(
+    connection: AgentConnection, devices: list[AgentDevice]
+) -> Iterable[PiSecureWsEntity]:
+    entities: list[PiSecureWsEntity] = []
     for description in SENSORS:
-        for device in connection.devices_of_kind(description.kind):
+        for device in of_kind(devices, description.kind):
             listed = device.capabilities.get("sensors")
             # The system device lists the readings this Pi has.
             if isinstance(listed, list) and description.capability not in (None, *listed):
@@ -142,10 +148,10 @@ async def async_setup_entry(
             entities.append(PiSensor(connection, device.id, description))
     entities.extend(
         ZoneRunEnds(connection, device.id, zone)
-        for device in connection.devices_of_kind(KIND_SPRINKLERS)
+        for device in of_kind(devices, KIND_SPRINKLERS)
         for zone in zone_list(device.capabilities)
     )
-    async_add_entities(entities)
+    return entities
 
 
 class PiSensor(PiSecureWsEntity, SensorEntity):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.components.valve import ValveDeviceClass, ValveEntity, ValveEntityFeature
@@ -10,7 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_SPRINKLERS
-from .entity import PiSecureWsEntity
+from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .protocol.client import DeviceInfo as AgentDevice
 from .util import dig, zone_list
 
 PARALLEL_UPDATES = 0
@@ -21,10 +23,13 @@ async def async_setup_entry(
     entry: PiSecureWsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    connection = entry.runtime_data
-    async_add_entities(
+    async_setup_device_entities(entry, async_add_entities, _entities)
+
+
+def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[ZoneValve]:
+    return (
         ZoneValve(connection, device.id, zone)
-        for device in connection.devices_of_kind(KIND_SPRINKLERS)
+        for device in of_kind(devices, KIND_SPRINKLERS)
         for zone in zone_list(device.capabilities)
     )
 

@@ -155,3 +155,20 @@ def test_load_errors_name_the_file_and_key(path: Path) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(CredentialError, match=r"clients\.ha\.salt: not valid base64"):
         CredentialStore.load(path)
+
+
+@pytest.mark.parametrize("iterations", [1, 4095, 65_537, 1_000_000])
+def test_an_iteration_count_no_client_accepts_is_refused_at_load(
+    path: Path, iterations: int
+) -> None:
+    """Clients accept 4096..65536 (16 times what the agent issues); a record outside could
+    never log in, so loading says so instead of every login failing later."""
+    store = CredentialStore.create(path)
+    store.add("ha", Role.CONTROL)
+    store.save()
+    document = json.loads(path.read_text())
+    assert document["clients"]["ha"]["iterations"] == 4096
+    document["clients"]["ha"]["iterations"] = iterations
+    path.write_text(json.dumps(document))
+    with pytest.raises(CredentialError, match=rf"clients\.ha\.iterations: {iterations} is outside"):
+        CredentialStore.load(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from typing import Any
 
 import pytest
@@ -40,12 +41,12 @@ VERIFIER = make_verifier(SECRET)
 
 @pytest.fixture
 def pbkdf2_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the client's PBKDF2 runs: one per stretching of a secret."""
+    """The client's PBKDF2 runs, one per stretching of a secret: the id of the thread of each."""
     calls: list[int] = []
     real_pbkdf2 = hashlib.pbkdf2_hmac
 
     def counting_pbkdf2(*args: Any) -> bytes:
-        calls.append(1)
+        calls.append(threading.get_ident())
         return real_pbkdf2(*args)
 
     monkeypatch.setattr(scram.hashlib, "pbkdf2_hmac", counting_pbkdf2)
@@ -162,6 +163,34 @@ def test_hostile_server_first_messages_are_refused(changes: dict[str, str], reas
         exchange.client_final(server_first_for(exchange.client_first(), **changes))
 
 
+@pytest.mark.parametrize("count", [MAX_ITERATIONS + 1, 1_000_000, 10**12])
+def test_counts_far_above_the_agents_are_refused_before_any_pbkdf2(
+    count: int, pbkdf2_calls: list[int]
+) -> None:
+    """The agent issues 4096; a fake agent asking for more than 16 times that gets nothing."""
+    assert MAX_ITERATIONS == 16 * ITERATIONS
+    exchange = ClientExchange("homeassistant", SECRET, CBIND)
+    server_first = server_first_for(exchange.client_first(), i=str(count))
+    with pytest.raises(ScramFailed, match="iteration count"):
+        exchange.keys_needed(server_first)
+    with pytest.raises(ScramFailed, match="iteration count"):
+        exchange.derive_keys(VERIFIER.salt, count)
+    with pytest.raises(ScramFailed, match="iteration count"):
+        exchange.client_final(server_first)
+    assert pbkdf2_calls == []
+
+
+def test_keys_needed_names_the_stretching_and_derive_keys_does_it(pbkdf2_calls: list[int]) -> None:
+    exchange = ClientExchange("homeassistant", SECRET, CBIND)
+    agent = server()
+    server_first = agent.server_first(exchange.client_first())
+    assert exchange.keys_needed(server_first) == (VERIFIER.salt, ITERATIONS)
+    exchange.derive_keys(VERIFIER.salt, ITERATIONS)
+    assert exchange.keys_needed(server_first) is None  # the derived keys serve
+    agent.server_final(exchange.client_final(server_first))
+    assert len(pbkdf2_calls) == 1
+
+
 def test_a_nonce_that_only_repeats_the_clients_is_refused() -> None:
     exchange = ClientExchange("homeassistant", SECRET, CBIND)
     client_first = exchange.client_first()
@@ -258,6 +287,17 @@ async def test_a_reconnect_reuses_the_keys_and_a_new_secret_does_not(
     with pytest.raises(InvalidAuth):
         await client.connect()
     assert len(pbkdf2_calls) == 2
+
+
+async def test_the_login_stretches_the_secret_off_the_event_loop(
+    agent: RunningAgent, pbkdf2_calls: list[int]
+) -> None:
+    """Inside Home Assistant the loop runs everything else: PBKDF2 goes to the executor."""
+    client = agent.client()
+    await client.connect()
+    await client.close()
+    assert len(pbkdf2_calls) == 1
+    assert pbkdf2_calls[0] != threading.get_ident()
 
 
 async def test_a_client_id_that_cannot_exist_is_refused_before_any_login_message(

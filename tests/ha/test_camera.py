@@ -66,3 +66,36 @@ async def test_privacy_is_on_off(
     await wait_for(lambda: agent.app.devices["camera"].state()["privacy"] is False)
     image = await camera.async_get_image(hass, CAMERA)
     assert image.content.startswith(JPEG_START)
+
+
+def camera_entity(hass: HomeAssistant) -> camera.Camera:
+    component = hass.data["entity_components"][CAMERA_DOMAIN]
+    entity = component.get_entity(CAMERA)
+    assert isinstance(entity, camera.Camera)
+    return entity
+
+
+async def test_the_frame_rate_follows_the_option_within_the_cameras_limit(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    entity = camera_entity(hass)
+    hass.config_entries.async_update_entry(loaded_entry, options={CONF_CAMERA_FPS: 4})
+    assert entity.frame_interval == pytest.approx(0.25)
+    # The option goes up to 15; this camera's max_fps in agent.toml is 10.
+    hass.config_entries.async_update_entry(loaded_entry, options={CONF_CAMERA_FPS: 15})
+    assert entity.frame_interval == pytest.approx(0.1)
+
+
+async def test_in_privacy_mode_nothing_is_asked_of_the_agent(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    """Home Assistant checks is_on itself; the entity does not rely on that."""
+    await hass.services.async_call(
+        CAMERA_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: CAMERA}, blocking=True
+    )
+    entity = camera_entity(hass)
+    await wait_for(lambda: not entity.is_on)
+    requests = loaded_entry.runtime_data.client.stats["requests"]
+    assert await entity.async_camera_image() is None
+    assert await entity.handle_async_mjpeg_stream(None) is None  # type: ignore[arg-type]
+    assert loaded_entry.runtime_data.client.stats["requests"] == requests

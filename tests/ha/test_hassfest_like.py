@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +110,43 @@ def test_manifest_keys_and_order(manifest: dict[str, Any]) -> None:
 
 
 def test_manifest_requirements(manifest: dict[str, Any]) -> None:
+    """Only what the integration runs: the client needs websockets; scramp is the agent's."""
     requirements = {Requirement(text).name: Requirement(text) for text in manifest["requirements"]}
-    # scramp is not part of Home Assistant; pin it exactly as Home Assistant requires.
-    assert str(requirements["scramp"].specifier) == "==1.5.0"
+    assert set(requirements) == {"websockets"}
     # Home Assistant ships these itself: listing them could fight its own pins.
     assert not {"cryptography", "voluptuous", "aiohttp"} & set(requirements)
+    assert manifest["loggers"] == ["websockets"]
+
+
+def test_documentation_is_the_user_guide(manifest: dict[str, Any]) -> None:
+    url = manifest["documentation"]
+    assert url.endswith("/docs/home-assistant.md")
+    assert (ROOT / "docs" / "home-assistant.md").is_file()
+
+
+def test_the_integration_runs_without_scramp() -> None:
+    """Every module of the integration imports, and a login runs, with scramp unimportable."""
+    modules = [f"custom_components.pi_secure_ws.{path.stem}" for path in INTEGRATION.glob("*.py")]
+    modules += [
+        f"custom_components.pi_secure_ws.protocol.{path.stem}"
+        for path in (INTEGRATION / "protocol").glob("*.py")
+    ]
+    script = (
+        "import importlib, sys\n"
+        "sys.modules['scramp'] = None  # any import of it raises ImportError\n"
+        f"for name in {sorted(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from custom_components.pi_secure_ws.protocol.scram import ClientExchange\n"
+        "exchange = ClientExchange('homeassistant', 'AAAA-BBBB', b'cbind')\n"
+        "first = exchange.client_first()\n"
+        "nonce = first.split('r=', 1)[1]\n"
+        "print(exchange.client_final(f'r={nonce}x,s=c2FsdA==,i=4096')[:2])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "c="
 
 
 def test_hacs_json() -> None:
@@ -127,13 +161,50 @@ def test_hacs_json() -> None:
     assert hacs.get("content_in_root", False) is False
 
 
-def test_repository_has_licence_and_brand_icon() -> None:
+def test_repository_has_licence_and_brand_images() -> None:
+    """The set Home Assistant 2026.3+ reads from brand/, in the brands repository's sizes."""
     assert (ROOT / "LICENSE").is_file()
-    icon = INTEGRATION / "brand" / "icon.png"
-    assert icon.is_file(), "brand/icon.png is missing"
-    with Image.open(icon) as image:
-        assert image.format == "PNG"
-        assert image.size == (256, 256)
+    brand = INTEGRATION / "brand"
+    sizes: dict[str, tuple[int, int]] = {}
+    for path in brand.iterdir():
+        with Image.open(path) as image:
+            assert image.format == "PNG", path.name
+            assert image.mode == "RGBA", f"{path.name}: needs a transparent background"
+            assert image.getbbox() == (0, 0, *image.size), f"{path.name}: not trimmed"
+            sizes[path.name] = image.size
+    names = {"icon", "logo", "dark_logo"}
+    assert set(sizes) == {f"{n}{hdpi}.png" for n in names for hdpi in ("", "@2x")}
+    assert sizes["icon.png"] == (256, 256)
+    assert sizes["icon@2x.png"] == (512, 512)
+    for prefix in ("", "dark_"):
+        width, height = sizes[f"{prefix}logo.png"]
+        assert 128 <= min(width, height) <= 256
+        assert sizes[f"{prefix}logo@2x.png"][1] == 2 * height
+    # A dark_ variant is shipped only because it differs (the name is drawn light on dark).
+    with (
+        Image.open(brand / "logo.png") as light,
+        Image.open(brand / "dark_logo.png") as dark,
+    ):
+        assert light.size == dark.size
+        assert light.tobytes() != dark.tobytes()
+
+
+def test_workflows_run_hassfest_and_hacs_on_push_and_pull_request() -> None:
+    """GitHub runs them, not this machine: at least check they say what is documented."""
+    workflows = ROOT / ".github" / "workflows"
+    for name, action in (
+        ("hassfest.yml", "home-assistant/actions/hassfest@"),
+        ("hacs.yml", "hacs/action@"),
+    ):
+        document = yaml.safe_load((workflows / name).read_text(encoding="utf-8"))
+        triggers = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
+        assert {"push", "pull_request"} <= set(triggers), name
+        steps = [step for job in document["jobs"].values() for step in job["steps"]]
+        assert steps[0]["uses"].startswith("actions/checkout@"), name
+        uses = [step for step in steps if step.get("uses", "").startswith(action)]
+        assert len(uses) == 1, f"{name} does not run {action}"
+        if action.startswith("hacs"):
+            assert uses[0]["with"] == {"category": "integration"}
 
 
 def test_translations_are_literal(en: dict[str, Any]) -> None:
@@ -251,7 +322,11 @@ def test_services_yaml_matches_translations_and_code(en: dict[str, Any]) -> None
         assert text["name"]
         assert text["description"]
         assert set(text["fields"]) == set(definition["fields"]), service
-    assert "entity" in services["run_zone"]["fields"]["entity_id"]["selector"]
+    # Zones are a target (entities, devices, areas), as Home Assistant's own actions take them.
+    assert services["run_zone"]["target"] == {
+        "entity": {"integration": "pi_secure_ws", "domain": "valve"}
+    }
+    assert "entity_id" not in services["run_zone"]["fields"]
     assert "duration" in services["run_zone"]["fields"]["duration"]["selector"]
 
 

@@ -189,3 +189,24 @@ async def test_rain_delay(
     )
     await wait_for(lambda: hass.states.get(RAIN_DELAY).state == STATE_UNKNOWN)
     assert agent.app.devices["sprinklers"].state()["rain_delay_until"] is None
+
+
+async def test_setting_a_past_moment_clears_the_rain_delay(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    until = (dt_util.utcnow() + timedelta(hours=6)).replace(microsecond=0)
+    await hass.services.async_call(
+        DATETIME_DOMAIN,
+        SET_DATETIME,
+        {ATTR_ENTITY_ID: RAIN_DELAY, "datetime": until},
+        blocking=True,
+    )
+    await wait_for(lambda: hass.states.get(RAIN_DELAY).state != STATE_UNKNOWN)
+    await hass.services.async_call(
+        DATETIME_DOMAIN,
+        SET_DATETIME,
+        {ATTR_ENTITY_ID: RAIN_DELAY, "datetime": dt_util.utcnow() - timedelta(minutes=1)},
+        blocking=True,
+    )
+    await wait_for(lambda: hass.states.get(RAIN_DELAY).state == STATE_UNKNOWN)
+    assert agent.app.devices["sprinklers"].state()["rain_delay_until"] is None

@@ -427,6 +427,13 @@ class AgentClient:
             verify_ca(start["ca"], fingerprint)  # the pinned CA, written another way, or refused
         server_first = await self._recv_prelogin(ws, m.AUTH_SERVER_FIRST)
         try:
+            needed = exchange.keys_needed(server_first["message"])
+            if needed is not None:
+                # PBKDF2 with the agent's iteration count: milliseconds, but never on the loop
+                # (inside Home Assistant, the loop that runs everything else).
+                await asyncio.get_running_loop().run_in_executor(
+                    None, exchange.derive_keys, *needed
+                )
             client_final = exchange.client_final(server_first["message"])
         except ScramFailed as err:
             raise ProtocolError(f"bad SCRAM server-first message: {err}") from None

@@ -4,6 +4,9 @@ The agent's side is a thin layer over ``scramp``: it fixes the mechanism and cha
 unknown client ids behind a fake verifier (no user enumeration) and turns every scramp failure into
 one exception type, so callers never see a library traceback. The client's side is written here so
 it can reuse its derived keys across reconnects (ClientExchange says why).
+
+scramp is imported only by the agent's side, when first used: Home Assistant runs only the
+client's side and so never needs scramp installed.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from scramp import ScramException, ScramMechanism
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from .const import CHANNEL_BINDING, MECHANISM
 from .secret import normalize_secret
@@ -24,10 +27,28 @@ from .secret import normalize_secret
 # The secret is 256 random bits, so stretching adds nothing against guessing; the RFC 7677 minimum
 # keeps the client's cost at a few milliseconds on a Pi.
 ITERATIONS = 4096
-# Bounds what a fake agent can make a client compute: about 0.3 s of PBKDF2 on a desktop.
-MAX_ITERATIONS = 1_000_000
+# The agent issues every verifier with ITERATIONS; a client refuses more than 16 times that, which
+# bounds what a fake agent can make it compute (about 30 ms of PBKDF2 on a desktop, and always off
+# Home Assistant's event loop: see AgentClient._login).
+MAX_ITERATIONS = 16 * ITERATIONS
 _GS2_HEADER = f"p={CHANNEL_BINDING},,"
-_MECHANISM = ScramMechanism(MECHANISM)
+
+if TYPE_CHECKING:
+    from scramp import ScramMechanism
+
+
+@cache
+def _mechanism() -> ScramMechanism:
+    from scramp import ScramMechanism
+
+    return ScramMechanism(MECHANISM)
+
+
+def _scram_exception() -> type[Exception]:
+    from scramp import ScramException
+
+    exception: type[Exception] = ScramException
+    return exception
 
 
 class ScramFailed(Exception):
@@ -45,7 +66,7 @@ class Verifier:
 
 
 def make_verifier(secret: str, iterations: int = ITERATIONS) -> Verifier:
-    salt, stored_key, server_key, count = _MECHANISM.make_auth_info(
+    salt, stored_key, server_key, count = _mechanism().make_auth_info(
         normalize_secret(secret), iteration_count=iterations
     )
     return Verifier(salt, stored_key, server_key, count)
@@ -77,9 +98,10 @@ class ServerExchange:
         self._lookup = lookup
         self.client_id: str | None = None
         self.known = False
+        self._scram_exception = _scram_exception()
         try:
-            self._server = _MECHANISM.make_server(self._auth_fn, (CHANNEL_BINDING, cbind_data))
-        except ScramException as err:  # pragma: no cover - only on a broken certificate
+            self._server = _mechanism().make_server(self._auth_fn, (CHANNEL_BINDING, cbind_data))
+        except self._scram_exception as err:  # pragma: no cover - only on a broken certificate
             raise ScramFailed(str(err)) from None
 
     def _auth_fn(self, username: str) -> tuple[bytes, bytes, bytes, int]:
@@ -91,7 +113,7 @@ class ServerExchange:
         try:
             self._server.set_client_first(client_first)
             return str(self._server.get_server_first())
-        except ScramException as err:
+        except self._scram_exception as err:
             raise ScramFailed(_reason(err)) from None
 
     def server_final(self, client_final: str) -> str:
@@ -99,7 +121,7 @@ class ServerExchange:
         try:
             self._server.set_client_final(client_final)
             return str(self._server.get_server_final())
-        except ScramException as err:
+        except self._scram_exception as err:
             raise ScramFailed(_reason(err)) from None
 
 
@@ -181,9 +203,41 @@ class ClientExchange:
         self._advance(1)
         return _GS2_HEADER + self._client_first_bare
 
+    def keys_needed(self, server_first: str) -> tuple[bytes, int] | None:
+        """The (salt, iterations) ``client_final`` would stretch the secret for, None when the
+        cached keys serve. Lets the caller run ``derive_keys`` in a thread: PBKDF2 must not
+        block an event loop. Raises ScramFailed for a message ``client_final`` would refuse."""
+        _nonce, salt, iterations = self._check_server_first(server_first)
+        keys = self.keys
+        if keys is not None and keys.salt == salt and keys.iterations == iterations:
+            return None
+        return salt, iterations
+
+    def derive_keys(self, salt: bytes, iterations: int) -> None:
+        """Stretch the secret for ``salt`` (thread-safe: touches nothing but ``self.keys``)."""
+        if not ITERATIONS <= iterations <= MAX_ITERATIONS:
+            raise ScramFailed(
+                f"iteration count {iterations} outside {ITERATIONS}..{MAX_ITERATIONS}"
+            )
+        self.keys = derive_client_keys(self._password, salt, iterations)
+
     def client_final(self, server_first: str) -> str:
         """Check the agent's first message; return the client's proof."""
         self._advance(2)
+        nonce, salt, iterations = self._check_server_first(server_first)
+        keys = self.keys
+        if keys is None or keys.salt != salt or keys.iterations != iterations:
+            keys = self.keys = derive_client_keys(self._password, salt, iterations)
+        cbind_input = _GS2_HEADER.encode() + self._cbind_data
+        without_proof = f"c={base64.b64encode(cbind_input).decode()},r={nonce}"
+        auth_message = f"{self._client_first_bare},{server_first},{without_proof}".encode()
+        signature = hmac.digest(keys.stored_key, auth_message, "sha256")
+        proof = bytes(a ^ b for a, b in zip(keys.client_key, signature, strict=True))
+        self._server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
+        return f"{without_proof},p={base64.b64encode(proof).decode()}"
+
+    def _check_server_first(self, server_first: str) -> tuple[str, bytes, int]:
+        """The agent's nonce, salt and iteration count, each checked."""
         attributes = _parse(server_first, "server-first")
         if "e" in attributes:
             raise ScramFailed(f"the agent answered with error {attributes['e'][:40]!r}")
@@ -197,17 +251,7 @@ class ClientExchange:
         salt = _b64decode(attributes["s"])
         if not salt:
             raise ScramFailed("empty salt")
-        iterations = _iterations(attributes["i"])
-        keys = self.keys
-        if keys is None or keys.salt != salt or keys.iterations != iterations:
-            keys = self.keys = derive_client_keys(self._password, salt, iterations)
-        cbind_input = _GS2_HEADER.encode() + self._cbind_data
-        without_proof = f"c={base64.b64encode(cbind_input).decode()},r={nonce}"
-        auth_message = f"{self._client_first_bare},{server_first},{without_proof}".encode()
-        signature = hmac.digest(keys.stored_key, auth_message, "sha256")
-        proof = bytes(a ^ b for a, b in zip(keys.client_key, signature, strict=True))
-        self._server_signature = hmac.digest(keys.server_key, auth_message, "sha256")
-        return f"{without_proof},p={base64.b64encode(proof).decode()}"
+        return nonce, salt, _iterations(attributes["i"])
 
     def verify_server_final(self, server_final: str) -> None:
         """Raise ScramFailed unless the agent proved it holds this client's verifier."""
@@ -262,5 +306,5 @@ def _iterations(text: str) -> int:
     return count
 
 
-def _reason(err: ScramException) -> str:
+def _reason(err: Any) -> str:
     return str(err.args[0]) if err.args else "SCRAM exchange failed"

@@ -1,8 +1,14 @@
-"""Draw the integration's brand icon: a raspberry-red shield holding a water drop marked with pi.
+"""Draw the integration's brand images: a raspberry-red shield holding a water drop marked with pi.
 
-Run with any Python that has Pillow (``.venv/bin/python scripts/make_icon.py``); it writes
-``custom_components/pi_secure_ws/brand/icon.png`` (256x256, transparent background) unless
-``--output`` names another file. Drawn at four times the size, then scaled down, for smooth edges.
+Run with any Python that has Pillow (``.venv/bin/python scripts/make_brand.py``); it writes the set
+Home Assistant 2026.3+ reads from ``custom_components/pi_secure_ws/brand/`` (or ``--output-dir``):
+
+- ``icon.png`` 256x256 and ``icon@2x.png`` 512x512, transparent. The shield carries its own dark
+  rim, so it reads on light and dark themes alike: no ``dark_icon``.
+- ``logo.png`` (128 high) and ``logo@2x.png`` (256 high): the shield and the name, in dark grey;
+  ``dark_logo.png`` and ``dark_logo@2x.png``: the same with the name in near-white for dark themes.
+
+Everything is drawn at four times the size, then scaled down, for smooth edges.
 """
 
 from __future__ import annotations
@@ -11,16 +17,18 @@ import argparse
 import math
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 SIZE = 256
 SCALE = 4
+NAME = "Pi Secure WS"
+LOGO_HEIGHT = 128
+TEXT_LIGHT_THEME = (33, 33, 33, 255)
+TEXT_DARK_THEME = (241, 241, 241, 255)
 RASPBERRY = (197, 26, 74, 255)
 RIM = (120, 12, 42, 255)
 WATER = (255, 255, 255, 255)
-DEFAULT_OUTPUT = (
-    Path(__file__).resolve().parent.parent / "custom_components/pi_secure_ws/brand/icon.png"
-)
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent.parent / "custom_components/pi_secure_ws/brand"
 
 Point = tuple[float, float]
 
@@ -95,27 +103,63 @@ def _pi(draw: ImageDraw.ImageDraw, centre_x: float, centre_y: float, size: float
     )
 
 
-def make_icon() -> Image.Image:
-    big = SIZE * SCALE
+def make_icon(size: int = SIZE) -> Image.Image:
+    big = size * SCALE
     image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    draw.polygon(_shield(big, big * 0.08), fill=RIM)
-    draw.polygon(_shield(big, big * 0.12), fill=RASPBERRY)
+    # The rim's shield fills the square from edge to edge: brand images are trimmed.
+    draw.polygon(_shield(big, 0), fill=RIM)
+    draw.polygon(_shield(big, big * 0.04), fill=RASPBERRY)
     drop_radius = big * 0.2
     drop_centre_y = big * 0.56
     draw.polygon(_drop(big / 2, drop_centre_y, drop_radius), fill=WATER)
     _pi(draw, big / 2, drop_centre_y + drop_radius * 0.1, drop_radius * 1.25)
-    return image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def make_logo(height: int, text_colour: tuple[int, int, int, int]) -> Image.Image:
+    """The icon with the name beside it, trimmed to what is drawn (as the brands rules ask)."""
+    big = height * SCALE
+    font = ImageFont.load_default(size=round(big * 0.42))
+    measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    left, top, right, bottom = measure.textbbox((0, 0), NAME, font=font)
+    gap = round(big * 0.12)
+    image = Image.new("RGBA", (big + gap + (right - left), big), (0, 0, 0, 0))
+    image.alpha_composite(make_icon(big))
+    draw = ImageDraw.Draw(image)
+    draw.text(
+        (big + gap - left, (big - (bottom - top)) / 2 - top), NAME, font=font, fill=text_colour
+    )
+    box = image.getbbox()
+    if box:
+        image = image.crop(box)
+    # Trimmed first, so the shortest side is exactly ``height`` (the brands rules: 128..256 px).
+    width = round(image.width * height / image.height)
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def brand_images() -> dict[str, Image.Image]:
+    return {
+        "icon.png": make_icon(SIZE),
+        "icon@2x.png": make_icon(SIZE * 2),
+        "logo.png": make_logo(LOGO_HEIGHT, TEXT_LIGHT_THEME),
+        "logo@2x.png": make_logo(LOGO_HEIGHT * 2, TEXT_LIGHT_THEME),
+        "dark_logo.png": make_logo(LOGO_HEIGHT, TEXT_DARK_THEME),
+        "dark_logo@2x.png": make_logo(LOGO_HEIGHT * 2, TEXT_DARK_THEME),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="PNG file to write")
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="folder to write into"
+    )
     args = parser.parse_args()
-    output: Path = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    make_icon().save(output, format="PNG", optimize=True)
-    print(f"wrote {output} ({SIZE}x{SIZE})")
+    output_dir: Path = args.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, image in brand_images().items():
+        image.save(output_dir / name, format="PNG", optimize=True)
+        print(f"wrote {output_dir / name} ({image.width}x{image.height})")
 
 
 if __name__ == "__main__":
