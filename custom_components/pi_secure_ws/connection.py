@@ -32,6 +32,8 @@ from .const import (
     DEFAULT_REQUEST_TIMEOUT,
     DOMAIN,
     LOGGER,
+    PLATFORMS,
+    VIEWER_PLATFORMS,
 )
 from .protocol.client import (
     AgentClient,
@@ -42,6 +44,7 @@ from .protocol.client import (
     StateChanged,
 )
 from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.const import Role
 from .protocol.errors import (
     CertificateMismatch,
     CommandError,
@@ -142,6 +145,16 @@ class AgentConnection:
         self._device_listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._unsub_client: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # The platforms set up for this entry, kept for its unload: a changed role reloads it.
+        self.platforms = list(PLATFORMS if self.role >= Role.CONTROL else VIEWER_PLATFORMS)
+
+    @property
+    def role(self) -> Role:
+        """What this session may do, as the agent told it; an unknown role may do least."""
+        try:
+            return Role.parse(self.hello.role)
+        except ValueError:
+            return Role.VIEWER
 
     @property
     def agent_id(self) -> str:
@@ -237,7 +250,9 @@ class AgentConnection:
     def _handle_connected(self, hello: Hello) -> None:
         if not self.connected:
             LOGGER.info("Connected to %s again", self.entry.title)
-        devices_changed = _device_layout(hello) != _device_layout(self.hello)
+        devices_changed = (
+            _device_layout(hello) != _device_layout(self.hello) or hello.role != self.hello.role
+        )
         self.hello = hello
         self.states = {k: dict(v) for k, v in hello.states.items()}
         self.connected = True
@@ -304,14 +319,15 @@ class AgentConnection:
         }
         if isinstance(err, CommandError):
             placeholders["message"] = err.message
-            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS):
-                # The agent understood and said no (over a limit, rain delay...): the user's call.
+            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS, ERR_FORBIDDEN):
+                # The agent understood and said no (over a limit, rain delay, a role changed on
+                # the Pi): the user's to fix, so shown without a traceback in the log.
                 return ServiceValidationError(
                     translation_domain=DOMAIN,
-                    translation_key="refused",
+                    translation_key="forbidden" if err.code == ERR_FORBIDDEN else "refused",
                     translation_placeholders=placeholders,
                 )
-            key = "forbidden" if err.code == ERR_FORBIDDEN else "command_failed"
+            key = "command_failed"
         elif isinstance(err, RequestTimeout):
             key = "timeout"
         else:
