@@ -583,8 +583,8 @@ active_high = true
 name = "Picture frame"
 # JPEG and PNG pictures, sub-folders included (each sub-folder is an album).
 folder = {pictures}
-# Seconds per picture.
-interval = 15
+# Seconds per picture. Home Assistant records every picture change: 300 is 288 rows a day.
+interval = 300
 shuffle = false
 # Seconds of crossfade between pictures (0 to cut).
 crossfade = 1.0

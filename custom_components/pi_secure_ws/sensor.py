@@ -122,6 +122,10 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         translation_key="current_picture",
         kind=KIND_FRAME,
         value_fn=lambda state: state.get("current"),
+        # It changes with every picture, like the image entity: enabled, the two double the
+        # rows a slideshow writes to the database and the logbook.
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
     ),
 )
 
