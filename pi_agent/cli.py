@@ -501,6 +501,9 @@ max_delay = 900.0
 decay = 900.0
 # Most source addresses remembered (the oldest are dropped first).
 max_entries = 4096
+# A blocked source hears "blocked, retry in N s" (one TLS handshake) at most once in this many
+# seconds; other tries are dropped before TLS.
+remind_every = 5.0
 
 [security]
 # Browser origins allowed to open a WebSocket, e.g. ["https://homeassistant.local:8123"].
