@@ -129,7 +129,7 @@ async def test_switches_number_and_album(
         blocking=True,
     )
     await wait_for(lambda: frame_state(agent)["interval"] == 45)
-    await wait_for(lambda: hass.states.get("number.test_pi_slideshow_interval").state == "45.0")
+    await wait_for(lambda: hass.states.get("number.test_pi_slideshow_interval").state == "45")
 
     album = hass.states.get("select.test_pi_album")
     assert album.state == "all_pictures"

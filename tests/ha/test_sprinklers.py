@@ -52,7 +52,7 @@ async def test_open_runs_zone_for_its_run_time(
     state = hass.states.get(LAWN)
     assert state.state == "closed"
     assert state.attributes["device_class"] == "water"
-    assert hass.states.get(LAWN_RUN_TIME).state == "60.0"
+    assert hass.states.get(LAWN_RUN_TIME).state == "60"
     assert hass.states.get(LAWN_ENDS).state == STATE_UNKNOWN
 
     await hass.services.async_call(
