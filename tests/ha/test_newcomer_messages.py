@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from agent_harness import RunningAgent
+from conftest import wait_for
 from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.number import SERVICE_SET_VALUE
-from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 EN = Path(__file__).resolve().parents[2] / "custom_components/pi_secure_ws/translations/en.json"
 LAWN_RUN_TIME = "number.test_pi_lawn_run_time"
+RAIN_DELAY_ENDS = "sensor.test_pi_rain_delay_ends"
 
 
 def plain_text_strings(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -50,3 +55,25 @@ async def test_run_time_reads_as_whole_seconds(
         blocking=True,
     )
     assert hass.states.get(LAWN_RUN_TIME).state == "45"
+
+
+async def test_rain_delay_reads_cleanly_on_the_device_page(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    """A timestamp sensor shows the delay; the date-time input is a disabled config entity."""
+    registry = er.async_get(hass)
+    setter = registry.async_get("datetime.test_pi_rain_delay_until")
+    assert setter is not None
+    assert setter.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert setter.entity_category is EntityCategory.CONFIG
+    assert hass.states.get(RAIN_DELAY_ENDS).state == STATE_UNKNOWN
+
+    until = (dt_util.utcnow() + timedelta(hours=5)).replace(microsecond=0)
+    # Set over the session, as an automation calling the datetime entity does.
+    await loaded_entry.runtime_data.async_call(
+        "sprinklers", "set_rain_delay", {"until": until.timestamp()}
+    )
+    await wait_for(lambda: hass.states.get(RAIN_DELAY_ENDS).state != STATE_UNKNOWN)
+    state = hass.states.get(RAIN_DELAY_ENDS)
+    assert dt_util.parse_datetime(state.state) == until
+    assert state.attributes["device_class"] == "timestamp"
