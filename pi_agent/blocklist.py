@@ -34,7 +34,7 @@ class _Entry:
     failures: int
     last_failure: float  # wall clock, so the table means something after a restart
     blocked_until: float
-    notified_until: float = 0.0  # a 429 was sent for the block ending then
+    notified_until: float = 0.0  # told of its block; dropped before TLS until then
 
 
 class BlockList:
@@ -63,14 +63,21 @@ class BlockList:
         return remaining if remaining > 0 else None
 
     def already_notified(self, source: str) -> bool:
-        """True when this source was told about its current block: drop it without TLS."""
+        """True when this source was told about its block lately: drop it without TLS.
+
+        Told again every ``remind_every`` seconds, so a person retrying learns why and for how
+        long, while a flood costs one handshake per source that often.
+        """
         entry = self._current(source)
-        return entry is not None and entry.notified_until >= entry.blocked_until > self._clock()
+        now = self._clock()
+        return entry is not None and entry.blocked_until > now and entry.notified_until > now
 
     def mark_notified(self, source: str) -> None:
         entry = self._current(source)
         if entry is not None:
-            entry.notified_until = entry.blocked_until
+            entry.notified_until = min(
+                entry.blocked_until, self._clock() + self.settings.remind_every
+            )
 
     def failures(self, source: str) -> int:
         entry = self._current(source)

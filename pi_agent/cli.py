@@ -501,6 +501,9 @@ max_delay = 900.0
 decay = 900.0
 # Most source addresses remembered (the oldest are dropped first).
 max_entries = 4096
+# A blocked source hears "blocked, retry in N s" (one TLS handshake) at most once in this many
+# seconds; other tries are dropped before TLS.
+remind_every = 5.0
 
 [security]
 # Browser origins allowed to open a WebSocket, e.g. ["https://homeassistant.local:8123"].
@@ -583,8 +586,8 @@ active_high = true
 name = "Picture frame"
 # JPEG and PNG pictures, sub-folders included (each sub-folder is an album).
 folder = {pictures}
-# Seconds per picture.
-interval = 15
+# Seconds per picture. Home Assistant records every picture change: 300 is 288 rows a day.
+interval = 300
 shuffle = false
 # Seconds of crossfade between pictures (0 to cut).
 crossfade = 1.0

@@ -79,6 +79,7 @@ class BlocklistSettings:
     max_delay: float = 900.0
     decay: float = 900.0
     max_entries: int = 4096
+    remind_every: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ BLOCKLIST_SCHEMA: Final = _section(
         vol.Optional("max_delay", default=900.0): _positive_number(7 * 86400),
         vol.Optional("decay", default=900.0): _positive_number(30 * 86400),
         vol.Optional("max_entries", default=4096): _integer(1, 1_000_000),
+        vol.Optional("remind_every", default=5.0): _positive_number(86400),
     }
 )
 SECURITY_SCHEMA: Final = _section(

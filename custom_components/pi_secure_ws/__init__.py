@@ -23,7 +23,7 @@ from .connection import (
     async_delete_certificate_issue,
     create_client,
 )
-from .const import DOMAIN, PLATFORMS
+from .const import DOMAIN
 from .protocol.errors import (
     Blocked,
     CertificateMismatch,
@@ -91,14 +91,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -
     connection = AgentConnection(hass, entry, client, hello)
     entry.runtime_data = connection
     connection.async_start()
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await hass.config_entries.async_forward_entry_setups(entry, connection.platforms)
     connection.async_remove_stale_entities()
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -> bool:
     """Remove the entities, then end the session."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, entry.runtime_data.platforms)
     if unloaded:
         await entry.runtime_data.async_close()
         # Not connecting any more: the next setup raises the issue again if it still holds.

@@ -19,6 +19,7 @@ from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
 from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.const import Role
 
 PARALLEL_UPDATES = 0
 
@@ -27,17 +28,18 @@ PARALLEL_UPDATES = 0
 class PiButtonDescription(ButtonEntityDescription):
     kind: str
     action: str
+    # The least role the agent lets run the action; a session below it gets no button.
+    role: Role = Role.CONTROL
     exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
 
 
 BUTTONS: tuple[PiButtonDescription, ...] = (
-    # Restart and reboot need the admin role; with a lesser role the agent refuses and the press
-    # fails with a message saying so.
     PiButtonDescription(
         key="restart_agent",
         translation_key="restart_agent",
         kind=KIND_SYSTEM,
         action="restart_agent",
+        role=Role.ADMIN,
         exists_fn=lambda capabilities: capabilities.get("restart_agent") is not False,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -47,6 +49,7 @@ BUTTONS: tuple[PiButtonDescription, ...] = (
         translation_key="reboot",
         kind=KIND_SYSTEM,
         action="reboot",
+        role=Role.ADMIN,
         exists_fn=lambda capabilities: capabilities.get("reboot") is not False,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -56,6 +59,7 @@ BUTTONS: tuple[PiButtonDescription, ...] = (
         translation_key="refresh",
         kind=KIND_SYSTEM,
         action="refresh",
+        role=Role.VIEWER,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
@@ -93,6 +97,7 @@ def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterab
     return (
         PiButton(connection, device.id, description)
         for device, description in described_devices(devices, BUTTONS)
+        if connection.role >= description.role
     )
 
 

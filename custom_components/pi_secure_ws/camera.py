@@ -13,16 +13,29 @@ from aiohttp import web
 from homeassistant.components import camera
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA
+from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA, LOGGER
 from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import BinaryPayload
 from .protocol.client import DeviceInfo as AgentDevice
 from .protocol.errors import PiSecureWsError
 
 PARALLEL_UPDATES = 0
+
+# The sides the agent's snapshot accepts. Home Assistant passes on what the browser asked for,
+# which includes 0 (a dialog closing) and anything a URL can hold.
+MIN_SNAPSHOT_SIDE = 16
+MAX_SNAPSHOT_SIDE = 4096
+
+
+def snapshot_side(value: int | None) -> int | None:
+    """A side the agent accepts: unset or not positive leaves it to the aspect ratio."""
+    if value is None or value <= 0:
+        return None
+    return max(MIN_SNAPSHOT_SIDE, min(value, MAX_SNAPSHOT_SIDE))
 
 
 async def async_setup_entry(
@@ -69,10 +82,14 @@ class PiCamera(PiSecureWsEntity, Camera):
     ) -> bytes | None:
         if not self.available or not self.is_on:
             return None
-        params = {
-            key: value for key, value in (("width", width), ("height", height)) if value is not None
-        }
-        result = await self.async_call("snapshot", params)
+        sides = (("width", snapshot_side(width)), ("height", snapshot_side(height)))
+        params = {key: value for key, value in sides if value is not None}
+        try:
+            result = await self.async_call("snapshot", params)
+        except HomeAssistantError as err:
+            # Home Assistant answers the browser with a bare 500: say here what happened.
+            LOGGER.warning("%s: no snapshot: %s", self.connection.entry.title, err)
+            raise
         return result.data if isinstance(result, BinaryPayload) else None
 
     async def handle_async_mjpeg_stream(self, request: web.Request) -> web.StreamResponse | None:

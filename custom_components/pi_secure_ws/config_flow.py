@@ -59,6 +59,7 @@ from .protocol.errors import (
     ServerAuthFailed,
 )
 from .protocol.pinning import normalize_fingerprint
+from .protocol.secret import is_well_formed_secret
 
 # Guards against an agent that accepts TCP but never finishes the login.
 PROBE_TIMEOUT = 30.0
@@ -116,6 +117,19 @@ async def _async_pair(data: Mapping[str, Any]) -> _Paired:
     return _Paired(hello, client.fingerprint, client.ca_pem)
 
 
+def _secret_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Refuse a secret that cannot be one before a login is spent on it (the agent counts it)."""
+    if is_well_formed_secret(str(user_input.get(CONF_SECRET) or "")):
+        return {}
+    return {CONF_SECRET: "invalid_secret"}
+
+
+def _fingerprint_rows(fingerprint: str) -> str:
+    """The fingerprint in rows of eight bytes, so it never wraps inside a group on screen."""
+    groups = fingerprint.split(":")
+    return "\n".join(":".join(groups[i : i + 8]) for i in range(0, len(groups), 8))
+
+
 def _pasted_fingerprint(user_input: Mapping[str, Any]) -> str | None:
     """The normalised fingerprint the user pasted, None if none; ValueError if malformed."""
     text = str(user_input.get(CONF_FINGERPRINT) or "").strip()
@@ -142,11 +156,12 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            errors = _secret_errors(user_input)
             try:
                 fingerprint = _pasted_fingerprint(user_input)
             except ValueError:
                 errors[CONF_FINGERPRINT] = "invalid_fingerprint"
-            else:
+            if not errors:
                 data = {
                     CONF_HOST: user_input[CONF_HOST].strip(),
                     CONF_PORT: user_input[CONF_PORT],
@@ -168,7 +183,9 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                         return self._async_create(paired)
                     self._paired = paired
                     return await self.async_step_confirm()
-        suggested = {k: v for k, v in (user_input or {}).items() if k != CONF_SECRET}
+        # Everything typed stays after an error, the secret too: retyping 52 characters is
+        # how a second mistake happens.
+        suggested = user_input or {}
         schema = vol.Schema(
             {
                 vol.Required(CONF_HOST): str,
@@ -198,6 +215,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                 "name": self._paired.hello.name,
                 "host": str(self._data[CONF_HOST]),
                 "fingerprint": self._paired.fingerprint,
+                "fingerprint_rows": _fingerprint_rows(self._paired.fingerprint),
             },
         )
 
@@ -237,7 +255,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask only for the secret; the fingerprint is confirmed in the next step."""
         errors: dict[str, str] = {}
         placeholders = {"name": self._discovered_name, "host": str(self._data[CONF_HOST])}
-        if user_input is not None:
+        if user_input is not None and not (errors := _secret_errors(user_input)):
             data = {**self._data, CONF_SECRET: user_input[CONF_SECRET], CONF_FINGERPRINT: None}
             try:
                 paired = await _async_pair(data)
@@ -254,7 +272,9 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_confirm()
         return self.async_show_form(
             step_id="zeroconf_confirm",
-            data_schema=vol.Schema({vol.Required(CONF_SECRET): _PASSWORD}),
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_SECRET): _PASSWORD}), user_input or {}
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -269,7 +289,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         placeholders = {"title": entry.title}
-        if user_input is not None:
+        if user_input is not None and not (errors := _secret_errors(user_input)):
             updates = {
                 CONF_SECRET: user_input[CONF_SECRET],
                 CONF_CLIENT_ID: user_input[CONF_CLIENT_ID].strip(),
@@ -291,7 +311,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=schema,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
         )

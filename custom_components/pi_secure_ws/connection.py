@@ -33,6 +33,8 @@ from .const import (
     DEFAULT_REQUEST_TIMEOUT,
     DOMAIN,
     LOGGER,
+    PLATFORMS,
+    VIEWER_PLATFORMS,
 )
 from .protocol.client import (
     AgentClient,
@@ -43,6 +45,7 @@ from .protocol.client import (
     StateChanged,
 )
 from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.const import Role
 from .protocol.errors import (
     CertificateMismatch,
     CommandError,
@@ -153,6 +156,16 @@ class AgentConnection:
         self.entity_unique_ids: dict[str, set[str]] = {}
         self._unsub_client: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # The platforms set up for this entry, kept for its unload: a changed role reloads it.
+        self.platforms = list(PLATFORMS if self.role >= Role.CONTROL else VIEWER_PLATFORMS)
+
+    @property
+    def role(self) -> Role:
+        """What this session may do, as the agent told it; an unknown role may do least."""
+        try:
+            return Role.parse(self.hello.role)
+        except ValueError:
+            return Role.VIEWER
 
     @property
     def agent_id(self) -> str:
@@ -252,15 +265,22 @@ class AgentConnection:
         changed = {
             device for device in before.keys() & after.keys() if before[device] != after[device]
         }
+        # A changed role changes which entities and platforms exist (a client re-roled on the Pi).
+        role_changed = hello.role != self.hello.role
         self.hello = hello
         self.states = {k: dict(v) for k, v in hello.states.items()}
         self.connected = True
         self.stats.connects += 1
         self.stats.connected_since = dt_util.utcnow()
-        if changed:
+        if changed or role_changed:
             # Entities are built from a device's capabilities (a light's dimming, a controller's
-            # zones): a device that changed needs them built again.
-            LOGGER.info("%s reports changed devices %s; reloading", self.entry.title, changed)
+            # zones) and the session's role: either changing needs them built again.
+            LOGGER.info(
+                "%s reports changed devices %s or role %s; reloading",
+                self.entry.title,
+                sorted(changed),
+                hello.role,
+            )
             self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
             return
         added = [device for key, device in hello.devices.items() if key not in before]
@@ -367,14 +387,15 @@ class AgentConnection:
         }
         if isinstance(err, CommandError):
             placeholders["message"] = err.message
-            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS):
-                # The agent understood and said no (over a limit, rain delay...): the user's call.
+            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS, ERR_FORBIDDEN):
+                # The agent understood and said no (over a limit, rain delay, a role changed on
+                # the Pi): the user's to fix, so shown without a traceback in the log.
                 return ServiceValidationError(
                     translation_domain=DOMAIN,
-                    translation_key="refused",
+                    translation_key="forbidden" if err.code == ERR_FORBIDDEN else "refused",
                     translation_placeholders=placeholders,
                 )
-            key = "forbidden" if err.code == ERR_FORBIDDEN else "command_failed"
+            key = "command_failed"
         elif isinstance(err, RequestTimeout):
             key = "timeout"
         else:

@@ -54,3 +54,11 @@ PLATFORMS: Final = [
     Platform.SWITCH,
     Platform.VALVE,
 ]
+# A viewer may read and watch but not command: it gets no entity it could not use.
+VIEWER_PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.CAMERA,
+    Platform.IMAGE,
+    Platform.SENSOR,
+]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from homeassistant.components.datetime import DateTimeEntity
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
@@ -35,6 +36,10 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
     """Unknown when there is no delay; the clear button (or a past moment) ends it."""
 
     _attr_translation_key = "rain_delay"
+    # Setting the end: for automations and the entity's own dialog. On the device page its
+    # date-time input squeezes the name away, so the rain delay sensor shows the state there.
+    _attr_entity_category = EntityCategory.CONFIG
+    _attr_entity_registry_enabled_default = False
 
     def __init__(self, connection: AgentConnection, device_id: str) -> None:
         super().__init__(connection, device_id, "rain_delay")

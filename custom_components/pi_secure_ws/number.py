@@ -118,7 +118,8 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
         self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
         self._attr_native_max_value = float(zone.get("max_seconds") or MAX_ZONE_SECONDS)
-        self._attr_native_value = float(
+        # Whole seconds, so the state reads "300 s", not "300.0 s".
+        self._attr_native_value = round(
             min(zone_default_seconds(zone), self._attr_native_max_value)
         )
 
@@ -127,7 +128,7 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         last = await self.async_get_last_number_data()
         restored = last.native_value if last is not None else None
         if restored is not None and 1 <= restored <= self._attr_native_max_value:
-            self._attr_native_value = restored
+            self._attr_native_value = round(restored)
         self._publish()
 
     def _publish(self) -> None:
@@ -137,7 +138,7 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         )
 
     async def async_set_native_value(self, value: float) -> None:
-        self._attr_native_value = value
+        self._attr_native_value = round(value)
         self._publish()
         self.async_write_ha_state()
 
@@ -159,7 +160,8 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
         value = self.device_state.get(self.entity_description.state_key)
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None
-        return round(value / self.entity_description.scale, 1)
+        # Whole steps: shown as "45 s", not "45.0 s".
+        return round(value / self.entity_description.scale)
 
     async def async_set_native_value(self, value: float) -> None:
         description = self.entity_description

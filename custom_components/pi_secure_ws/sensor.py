@@ -24,6 +24,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
@@ -42,6 +43,11 @@ class PiSensorDescription(SensorEntityDescription):
     value_fn: Callable[[dict[str, Any]], StateType | datetime]
     # The system device lists the readings this Pi has; None means "always there".
     capability: str | None = None
+
+
+def _rain_delay_end(state: dict[str, Any]) -> datetime | None:
+    until = parse_timestamp(state.get("rain_delay_until"))
+    return until if until is not None and until > dt_util.utcnow() else None
 
 
 def _number(value: Any) -> float | None:
@@ -118,11 +124,23 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
+    # Shown on the device page as "in 2 days"; a date-time input there squeezes its label away.
+    PiSensorDescription(
+        key="rain_delay_ends",
+        translation_key="rain_delay_ends",
+        kind=KIND_SPRINKLERS,
+        value_fn=_rain_delay_end,
+        device_class=SensorDeviceClass.TIMESTAMP,
+    ),
     PiSensorDescription(
         key="current_picture",
         translation_key="current_picture",
         kind=KIND_FRAME,
         value_fn=lambda state: state.get("current"),
+        # It changes with every picture, like the image entity: enabled, the two double the
+        # rows a slideshow writes to the database and the logbook.
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
     ),
 )
 

@@ -40,6 +40,7 @@ from .const import (
     SERVICE_SHOW_PICTURE,
     SERVICE_STOP_ALL,
 )
+from .protocol.const import Role
 
 # A `target:` (zone valves, or devices, areas, floors or labels holding them), as entity actions
 # take; the UI offers it through services.yaml. Zones named by entity id run in the order given.
@@ -72,7 +73,15 @@ def _loaded_connection(hass: HomeAssistant, entry_id: str) -> AgentConnection:
             translation_key="entry_not_loaded",
             translation_placeholders={"title": entry.title},
         )
-    return entry.runtime_data
+    connection: AgentConnection = entry.runtime_data
+    if connection.role < Role.CONTROL:
+        # Every service commands a device: refused here rather than spending a request on it.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="role_cannot_command",
+            translation_placeholders={"title": entry.title, "role": connection.role.label},
+        )
+    return connection
 
 
 def _device_of_kind(connection: AgentConnection, kind: str) -> str:

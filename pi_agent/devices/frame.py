@@ -70,7 +70,8 @@ CONFIG_SCHEMA: Final = vol.Schema(
     {
         vol.Optional("name", default="Picture frame"): vol.All(str, vol.Length(min=1, max=64)),
         vol.Optional("folder", default="pictures"): vol.All(str, vol.Length(min=1)),
-        vol.Optional("interval", default=30.0): vol.All(_seconds, vol.Range(min=1, max=86400)),
+        # Every picture is a state change Home Assistant records: 5 minutes is 288 a day.
+        vol.Optional("interval", default=300.0): vol.All(_seconds, vol.Range(min=1, max=86400)),
         vol.Optional("shuffle", default=False): bool,
         vol.Optional("crossfade", default=1.0): vol.All(_seconds, vol.Range(min=0, max=10)),
         vol.Optional("max_upload_bytes", default=10 * MIB): vol.All(
@@ -323,7 +324,7 @@ def _inside(folder: Path, path: Path) -> bool:
 class _Settings:
     current: str | None = None
     paused: bool = False
-    interval: float = 30.0
+    interval: float = 300.0
     shuffle: bool = False
     album: str | None = None
     brightness: int = 255
@@ -343,7 +344,7 @@ class PictureFrameDevice(Device):
         *,
         device_id: str = DEVICE_ID,
         name: str = "Picture frame",
-        interval: float = 30.0,
+        interval: float = 300.0,
         shuffle: bool = False,
         crossfade: float = 1.0,
         max_upload_bytes: int = 10 * MIB,

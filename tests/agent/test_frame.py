@@ -147,7 +147,7 @@ CENTRE = (400, 240)
 def test_config_schema() -> None:
     section = frame.CONFIG_SCHEMA({})
     assert section["folder"] == "pictures"
-    assert section["interval"] == 30.0
+    assert section["interval"] == 300.0
     assert section["max_upload_bytes"] == 10 * 1024 * 1024
     assert (section["width"], section["height"], section["thumbnail_size"]) == (800, 480, 320)
     with pytest.raises(vol.MultipleInvalid, match="extra keys not allowed"):

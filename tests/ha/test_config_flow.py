@@ -28,6 +28,7 @@ from custom_components.pi_secure_ws.const import (
     CONF_SECRET,
     DOMAIN,
 )
+from custom_components.pi_secure_ws.protocol.secret import generate_secret
 from pi_agent import pki
 
 # Config flow tests need only the system device; failed logins get blocked quickly.
@@ -90,6 +91,10 @@ async def test_user_trust_on_first_use(hass: HomeAssistant, agent: RunningAgent)
         "name": "Test Pi",
         "host": agent.host,
         "fingerprint": agent.fingerprint,
+        # Rows of eight bytes, so the confirmation never wraps inside a group.
+        "fingerprint_rows": "\n".join(
+            agent.fingerprint[i : i + 24].rstrip(":") for i in range(0, 96, 24)
+        ),
     }
 
     result = await hass.config_entries.flow.async_configure(flow_id, {})
@@ -144,17 +149,17 @@ async def test_user_malformed_fingerprint(hass: HomeAssistant, agent: RunningAge
 async def test_user_wrong_secret_then_blocked(hass: HomeAssistant, agent: RunningAgent) -> None:
     """Wrong secrets are shown as invalid auth until the agent blocks us, then as blocked."""
     flow_id = await start_user_flow(hass)
-    wrong = user_input(agent, **{CONF_SECRET: "AAAA-BBBB-CCCC"})
+    wrong = user_input(agent, **{CONF_SECRET: generate_secret()})
     for _ in range(3):
         result = await hass.config_entries.flow.async_configure(flow_id, wrong)
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {"base": "invalid_auth"}
-        # The secret is never put back into the form; the other fields are.
+        # Everything typed is put back into the form.
         suggested = {
             str(key): (key.description or {}).get("suggested_value")
             for key in result["data_schema"].schema
         }
-        assert suggested[CONF_SECRET] is None
+        assert suggested[CONF_SECRET] == wrong[CONF_SECRET]
         assert suggested[CONF_HOST] == agent.host
 
     result = await hass.config_entries.flow.async_configure(flow_id, user_input(agent))
@@ -245,7 +250,9 @@ async def test_zeroconf_asks_secret_then_fingerprint(
     assert list(result["data_schema"].schema) == [CONF_SECRET]
     flow_id = result["flow_id"]
 
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_SECRET: "WRONG"})
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_SECRET: generate_secret()}
+    )
     assert result["step_id"] == "zeroconf_confirm"
     assert result["errors"] == {"base": "invalid_auth"}
 
@@ -343,7 +350,7 @@ async def test_reauth(hass: HomeAssistant, agent: RunningAgent) -> None:
     assert result["step_id"] == "reauth_confirm"
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SECRET: "STILL-WRONG", CONF_CLIENT_ID: "homeassistant"}
+        result["flow_id"], {CONF_SECRET: generate_secret(), CONF_CLIENT_ID: "homeassistant"}
     )
     assert result["errors"] == {"base": "invalid_auth"}
 

@@ -17,14 +17,20 @@ from homeassistant.components.select import SERVICE_SELECT_OPTION
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import Entity
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.pi_secure_ws.const import DOMAIN
 
-CURRENT = "sensor.test_pi_current_picture_file"
+CURRENT = "sensor.test_pi_current_picture_file"  # disabled by default, enabled here
 PICTURE = "image.test_pi_current_picture"
+
+
+@pytest.fixture(autouse=True)
+def every_entity_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Entity, "entity_registry_enabled_default", property(lambda self: True))
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +129,7 @@ async def test_switches_number_and_album(
         blocking=True,
     )
     await wait_for(lambda: frame_state(agent)["interval"] == 45)
-    await wait_for(lambda: hass.states.get("number.test_pi_slideshow_interval").state == "45.0")
+    await wait_for(lambda: hass.states.get("number.test_pi_slideshow_interval").state == "45")
 
     album = hass.states.get("select.test_pi_album")
     assert album.state == "all_pictures"

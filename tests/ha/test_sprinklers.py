@@ -22,6 +22,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.entity import Entity
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -32,7 +33,12 @@ BEDS = "valve.test_pi_beds"
 LAWN_RUN_TIME = "number.test_pi_lawn_run_time"
 LAWN_ENDS = "sensor.test_pi_lawn_run_ends"
 PUMP = "binary_sensor.test_pi_pump"
-RAIN_DELAY = "datetime.test_pi_rain_delay_until"
+RAIN_DELAY = "datetime.test_pi_rain_delay_until"  # disabled by default, enabled here
+
+
+@pytest.fixture(autouse=True)
+def every_entity_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Entity, "entity_registry_enabled_default", property(lambda self: True))
 
 
 def zone(agent: RunningAgent, zone_id: str) -> dict[str, object]:
@@ -52,7 +58,7 @@ async def test_open_runs_zone_for_its_run_time(
     state = hass.states.get(LAWN)
     assert state.state == "closed"
     assert state.attributes["device_class"] == "water"
-    assert hass.states.get(LAWN_RUN_TIME).state == "60.0"
+    assert hass.states.get(LAWN_RUN_TIME).state == "60"
     assert hass.states.get(LAWN_ENDS).state == STATE_UNKNOWN
 
     await hass.services.async_call(

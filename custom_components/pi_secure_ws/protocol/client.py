@@ -394,10 +394,20 @@ class AgentClient:
             raise CannotConnect(f"the agent refused the connection (HTTP {status})") from None
         except InvalidHandshake as err:
             raise CannotConnect(f"not a pi_secure_ws agent: {err}") from None
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError) as err:
+            # Accepted, then closed before TLS finished: what the agent does to an address it
+            # has told about its block; the hint saves the user from thinking the Pi is down.
+            raise CannotConnect(
+                f"{self.host}:{self.port} closed the connection before TLS "
+                f"({describe_os_error(err)}): the agent does that to an address it blocked after "
+                "failed logins, and says for how long when you try again in a few seconds"
+            ) from None
         except ssl.SSLError as err:
-            raise CannotConnect(f"TLS failed: {err.reason or err}") from None
+            raise CannotConnect(f"TLS failed: {err.reason or describe_os_error(err)}") from None
         except OSError as err:
-            raise CannotConnect(f"cannot reach {self.host}:{self.port}: {err}") from None
+            raise CannotConnect(
+                f"cannot reach {self.host}:{self.port}: {describe_os_error(err)}"
+            ) from None
         except (ValueError, UnicodeError) as err:
             # A malformed host or port ("[::1", "x..y", a 300-character label).
             raise CannotConnect(f"invalid address {self.host!r}:{self.port}: {err}") from None
@@ -695,6 +705,15 @@ def _closed_error_code(code: int, reason: str | None) -> PiSecureWsError:
     return CannotConnect(
         f"connection closed by the agent ({code}{': ' + reason if reason else ''})"
     )
+
+
+def describe_os_error(err: BaseException) -> str:
+    """The reason an error gives, or what it is when it gives none: never an empty string."""
+    text = str(err).strip()
+    if text:
+        return text
+    errno = getattr(err, "errno", None)
+    return f"{type(err).__name__} (errno {errno})" if errno else type(err).__name__
 
 
 def _retry_after(value: str | None) -> float:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 
 SECRET_BITS = 256
+# Base32 without padding: five bits a character, rounded up.
+SECRET_LENGTH = -(-SECRET_BITS // 5)
+_SECRET = re.compile(rf"[A-Z2-7]{{{SECRET_LENGTH}}}")
 
 
 def generate_secret() -> str:
@@ -21,3 +25,13 @@ def generate_secret() -> str:
 def normalize_secret(text: str) -> str:
     """The canonical form SCRAM uses: upper case, without dashes or white space."""
     return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def is_well_formed_secret(text: str) -> bool:
+    """Whether ``text`` can be a secret ``generate_secret`` made, ignoring spaces, dashes and case.
+
+    Lets a client refuse a typo before it is sent: a wasted login counts towards the agent's block
+    list. Stricter than ``normalize_secret`` on purpose: other punctuation is a typo, not a format.
+    """
+    compact = re.sub(r"[\s-]", "", text).upper()
+    return _SECRET.fullmatch(compact) is not None
