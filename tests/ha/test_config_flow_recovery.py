@@ -24,6 +24,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pi_secure_ws_protocol.errors import InvalidAuth
+from pi_secure_ws_protocol.secret import generate_secret
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from test_config_flow import free_port, zeroconf_info
 
@@ -82,7 +83,11 @@ async def start_agent_again(case: Case) -> None:
 
 
 async def wrong_secret(case: Case) -> dict[str, Any]:
-    return {CONF_SECRET: "AAAA-BBBB-CCCC"}
+    return {CONF_SECRET: generate_secret()}  # well formed, so the agent is asked, and refuses it
+
+
+async def malformed_secret(case: Case) -> dict[str, Any]:
+    return {CONF_SECRET: "AAAA-BBBB-CCCC"}  # refused in the form, before anything is sent
 
 
 async def wrong_port(case: Case) -> dict[str, Any]:
@@ -143,6 +148,7 @@ FAULTS: dict[str, tuple[str, str, Inject, Fix]] = {
     "agent_down": ("cannot_connect", "base", stop_agent, start_agent_again),
     "wrong_port": ("cannot_connect", "base", wrong_port, no_fix),
     "wrong_secret": ("invalid_auth", "base", wrong_secret, no_fix),
+    "malformed_secret": ("invalid_secret", CONF_SECRET, malformed_secret, no_fix),
     "blocked": ("blocked", "base", block_our_address, wait_out_the_block),
     "server_key": ("server_auth_failed", "base", break_server_key, restore_server_key),
     "unexpected": ("unknown", "base", break_tls, repair_tls),
@@ -161,14 +167,29 @@ STEP_FAULTS = {
         "agent_down",
         "wrong_port",
         "wrong_secret",
+        "malformed_secret",
         "blocked",
         "server_key",
         "unexpected",
         "wrong_fingerprint",
         "malformed_fingerprint",
     ],
-    "zeroconf_confirm": ["agent_down", "wrong_secret", "blocked", "server_key", "unexpected"],
-    "reauth_confirm": ["agent_down", "wrong_secret", "blocked", "server_key", "unexpected"],
+    "zeroconf_confirm": [
+        "agent_down",
+        "wrong_secret",
+        "malformed_secret",
+        "blocked",
+        "server_key",
+        "unexpected",
+    ],
+    "reauth_confirm": [
+        "agent_down",
+        "wrong_secret",
+        "malformed_secret",
+        "blocked",
+        "server_key",
+        "unexpected",
+    ],
     "reconfigure": [
         "agent_down",
         "wrong_port",

@@ -37,12 +37,19 @@ async def run_zone(hass: HomeAssistant, target: dict[str, object], seconds: int 
     )
 
 
+def pi_device(hass: HomeAssistant, entry: MockConfigEntry, agent: RunningAgent) -> dr.DeviceEntry:
+    # The entry's devices, not async_get_device(identifiers=...): Home Assistant 2026 refuses that
+    # call (identifiers are no longer unique across entries); its replacements are not in 2025.4.
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    (device,) = [d for d in devices if (DOMAIN, agent_id(agent)) in d.identifiers]
+    return device
+
+
 async def test_a_device_target_runs_its_zones(
     hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
 ) -> None:
     """The Pi's device holds lights, sensors and two zones: only the zones run, by entity id."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, agent_id(agent))})
-    assert device is not None
+    device = pi_device(hass, loaded_entry, agent)
     await run_zone(hass, {ATTR_DEVICE_ID: device.id})
     # max_concurrent = 1: beds (first by entity id) runs, lawn waits.
     await wait_for(lambda: hass.states.get(BEDS).state == "open")
@@ -82,8 +89,7 @@ async def test_a_target_without_zones_is_an_error_not_silence(
 async def test_zones_of_an_unloaded_pi_in_a_target_fail_the_action(
     hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
 ) -> None:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, agent_id(agent))})
-    assert device is not None
+    device = pi_device(hass, loaded_entry, agent)
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     with pytest.raises(ServiceValidationError) as err:
         await run_zone(hass, {ATTR_DEVICE_ID: device.id})
