@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import secrets
+import threading
 import warnings
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
@@ -64,6 +65,7 @@ MAX_NAME_LENGTH: Final = 255
 # Pictures are not secrets: other local users (a web gallery, Samba) may read them.
 PICTURE_FILE_MODE: Final = 0o644
 THUMBNAIL_QUALITY: Final = 85
+DECODE_NICENESS: Final = 10  # added to a decode thread's nice value
 
 _seconds = vol.All(vol.Any(int, float), vol.Coerce(float))
 
@@ -310,6 +312,12 @@ def check_upload(data: bytes, name: str, budget: DecodeBudget | None = None) -> 
         raise ValueError(f"not a readable picture ({err})") from err
 
 
+def _lower_priority() -> None:
+    """Decode threads yield the CPU to logins and commands (Linux nice is per thread)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+
+
 _NO_PARAMS: Final = vol.Schema({})
 _NAME_SCHEMA: Final = vol.Schema({vol.Required("name"): picture_name})
 _INTERVAL_SCHEMA: Final = vol.Schema(
@@ -458,7 +466,9 @@ class PictureFrameDevice(Device):
     async def _decode(self, function: Callable[..., _T], *args: Any) -> _T:
         if self._decoder is None:
             self._decoder = ThreadPoolExecutor(
-                max_workers=self._budget.max_decodes, thread_name_prefix="frame-decode"
+                max_workers=self._budget.max_decodes,
+                thread_name_prefix="frame-decode",
+                initializer=_lower_priority,
             )
         return await asyncio.get_running_loop().run_in_executor(self._decoder, function, *args)
 
