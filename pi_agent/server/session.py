@@ -108,6 +108,9 @@ class Session:
             connection.send, limits.max_streams_per_session, principal.client_id
         )
         self.accepting = True
+        # Refusals run at most at four times the rate: each costs a fraction of a served message.
+        self._refusal_pause = 0.25 / limits.messages_per_second
+        self.refused = 0  # messages refused over the rate (diagnostics, tests)
         self._memory = memory or MemoryBudget(limits.memory_budget)
         # Shared by the client's sessions (the server keeps one per client id).
         self._costly = costly or TokenBucket(
@@ -156,7 +159,12 @@ class Session:
                         await connection.close(CloseCode.POLICY_VIOLATION, "message flood")
                         break
                     # Not parsed: the id comes from the first bytes, the answer is preformatted.
+                    self.refused += 1
                     await self._send(_RATE_LIMITED % _id_text(peek_request_id(frame)))
+                    # And the reader pauses a quarter of a message's worth: websockets stops
+                    # reading the socket meanwhile (max_queue), so a flood is slowed by TCP
+                    # itself instead of costing the agent a refusal per frame it can send.
+                    await asyncio.sleep(self._refusal_pause)
                     continue
                 await self._handle_frame(frame)
         except ConnectionClosed:

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -394,6 +395,44 @@ async def test_a_flooding_session_is_closed_and_others_go_on(agent_factory: Fact
         await other.ping()
         # Counted against the source: a client flooding again after each login ends up blocked.
         assert server_of(agent).blocklist.failures("127.0.0.1") == 1
+
+
+async def test_a_flood_is_slowed_by_the_reader_not_refused_frame_by_frame(
+    agent_factory: Factory,
+) -> None:
+    # Never closed in this test: what it measures is how many refusals the agent pays for.
+    toml = "[limits]\nmessages_per_second = 20\nflood_close_after = 60\n"
+    async with agent_factory(toml) as agent:
+        other = await agent.connected_client()
+        ping = m.encode(m.PING, id=1)
+        sent = 0
+
+        async def flood() -> tuple[float, int]:
+            # On its own thread and event loop, so the flood is not paced by the agent's loop.
+            nonlocal sent
+            ws = await attacker_ws(agent, "127.0.0.1")
+            answer, _final = await scram_login(ws, "homeassistant", agent.secret)
+            assert answer["type"] == m.AUTH_SERVER_FINAL
+            drain = asyncio.create_task(_drain(ws))  # read every answer: no back-pressure here
+            started = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    while time.monotonic() < started + 1.5:
+                        await ws.send(ping)
+                        sent += 1
+            elapsed = time.monotonic() - started
+            refused = sum(session.refused for session in server_of(agent).sessions)
+            drain.cancel()
+            ws.transport.abort()  # not a close handshake behind the backlog
+            return elapsed, refused
+
+        elapsed, refused = await asyncio.to_thread(asyncio.run, flood())
+        # The reader pauses after each refusal (websockets stops reading the socket), so the
+        # refusals the agent pays for are bounded by time, at four times the rate, not by what
+        # the flooder can write.
+        assert sent > refused
+        assert 0 < refused <= 4 * 20 * (elapsed + 1.0)
+        await other.ping()
 
 
 # ---- pictures and the camera ----------------------------------------------------------------
