@@ -392,6 +392,14 @@ def _check_upload_fits(
             f"frame.max_upload_bytes ({frame['max_upload_bytes']}) plus its header; "
             f"make it at least {needed}"
         )
+    # Held twice while it is handled (its frame and its payload): a budget below that refuses
+    # every upload of the largest allowed size.
+    if limits["memory_budget"] < 2 * needed:
+        problems.append(
+            f"limits.memory_budget: {limits['memory_budget']} cannot hold an upload of "
+            f"frame.max_upload_bytes ({frame['max_upload_bytes']}) while it is handled; "
+            f"make it at least {2 * needed}"
+        )
 
 
 def _check_pins(

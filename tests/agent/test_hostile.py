@@ -554,7 +554,8 @@ async def test_costly_calls_are_budgeted_per_client_with_one_answer_each(
 async def test_the_memory_budget_refuses_work_that_would_exceed_it(
     agent_factory: Factory,
 ) -> None:
-    toml = "[limits]\nmemory_budget = 1048576\n[frame]\n"  # 1 MiB for the whole agent
+    # 1 MiB for the whole agent (it must hold the largest upload twice: frame and payload).
+    toml = "[limits]\nmemory_budget = 1048576\n[frame]\nmax_upload_bytes = 262144\n"
     async with agent_factory(toml) as agent:
         server = server_of(agent)
         client = await agent.connected_client()
