@@ -35,6 +35,7 @@ from .devices import build_devices
 from .devices.base import Device, DeviceContext, DeviceError
 from .fsutil import check_private, ensure_private_dir
 from .gpio_chip import PinFactoryChoice, gpio_pin_factory, mock_pin_factory
+from .memory_budget import MemoryBudget
 from .server import AgentIdentity, AgentServer, ClientDirectory
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ class AgentApp:
         self._faults = fault_injection.read_faults(mock)
         fault_injection.install(self._faults)
         pins = _pin_choice(mock, state_dir if state_dir.is_dir() else safe_off.work_dir(config_dir))
+        # One budget for what peers make the agent hold: the server's messages, the decodes.
+        memory = MemoryBudget(config.limits.memory_budget)
         context = DeviceContext(
+            memory=memory,
             pin_factory=pins.factory,
             state_dir=state_dir,
             mock=mock,
@@ -150,6 +154,7 @@ class AgentApp:
             allowed_origins=config.security.allowed_origins,
             host=self._listen_host or config.agent.listen_host,
             port=config.agent.port if self._port is None else self._port,
+            memory=memory,
         )
         started: list[Device] = []
         try:

@@ -486,6 +486,13 @@ max_sessions = 16
 max_sessions_per_client = 4
 max_in_flight = 16
 max_streams_per_session = 4
+# Calls that decode, encode or start a pipeline (thumbnails, snapshots, stream starts, uploads)
+# per client over all its sessions: a burst, then a refill per second; more get rate_limited.
+costly_calls_burst = 4
+costly_calls_per_second = 2.0
+# Bytes the agent may hold at once for peers (messages being answered, picture decodes); work
+# that would go over it is refused. Keeps the agent's peak memory bounded whatever peers send.
+memory_budget = 134217728
 # Log lines about peers: a burst, then a refill per second, overall and per source.
 log_burst = 40
 log_lines_per_second = 1.0
@@ -605,6 +612,9 @@ height = 720
 # The highest frame rate a client may ask for.
 max_fps = 10
 jpeg_quality = 80
+# Seconds the camera keeps running after its last stream ends, so a client that stops and
+# starts streams does not restart it each time (0: stop at once).
+stream_linger = 2.0
 """
 
 

@@ -66,6 +66,12 @@ class Limits:
     max_sessions: int = 16
     max_sessions_per_client: int = 4
     max_streams_per_session: int = 4
+    # Calls that decode, encode or start a pipeline (thumbnails, snapshots, stream starts,
+    # uploads), per client id over all its sessions: a burst, then a refill a second.
+    costly_calls_burst: int = 4
+    costly_calls_per_second: float = 2.0
+    # What peers make the agent hold at once (messages being answered, picture decodes).
+    memory_budget: int = 128 * 1024 * 1024
     # Log lines about peers: a burst, then a refill a second, overall and per source.
     log_burst: int = 40
     log_lines_per_second: float = 1.0
@@ -211,6 +217,11 @@ LIMITS_SCHEMA: Final = _section(
         vol.Optional("max_sessions", default=16): _integer(1, 4096),
         vol.Optional("max_sessions_per_client", default=4): _integer(1, 4096),
         vol.Optional("max_streams_per_session", default=4): _integer(1, 256),
+        vol.Optional("costly_calls_burst", default=4): _integer(1, 10_000),
+        vol.Optional("costly_calls_per_second", default=2.0): _positive_number(10_000),
+        vol.Optional("memory_budget", default=128 * 1024 * 1024): _integer(
+            1024 * 1024, 64 * 1024 * 1024 * 1024
+        ),
         vol.Optional("log_burst", default=40): _integer(1, 1_000_000),
         vol.Optional("log_lines_per_second", default=1.0): _positive_number(100000),
         vol.Optional("log_burst_per_source", default=10): _integer(1, 1_000_000),
@@ -382,6 +393,14 @@ def _check_upload_fits(
             f"limits.max_message_size: {limits['max_message_size']} is smaller than an upload of "
             f"frame.max_upload_bytes ({frame['max_upload_bytes']}) plus its header; "
             f"make it at least {needed}"
+        )
+    # Held twice while it is handled (its frame and its payload): a budget below that refuses
+    # every upload of the largest allowed size.
+    if limits["memory_budget"] < 2 * needed:
+        problems.append(
+            f"limits.memory_budget: {limits['memory_budget']} cannot hold an upload of "
+            f"frame.max_upload_bytes ({frame['max_upload_bytes']}) while it is handled; "
+            f"make it at least {2 * needed}"
         )
 
 

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
 
+from pi_agent.memory_budget import MemoryBudget
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -77,6 +79,9 @@ class Action:
     # Parameters, validated before the handler sees them; errors name the key and the problem.
     schema: vol.Schema = field(default_factory=lambda: vol.Schema({}))
     role: Role = Role.CONTROL
+    # Makes the agent decode, encode or start a pipeline (thumbnail, snapshot, stream, upload):
+    # counted against the client's costly-call budget (limits.costly_calls_per_second).
+    costly: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class DeviceContext:
     config_dir: Path
     # The pin factory and gpiochip in use, for the system device's diagnostics.
     gpio: Mapping[str, Any] = field(default_factory=dict)
+    # The agent's one memory budget, shared with the server (None: unbounded, in unit tests).
+    memory: MemoryBudget | None = None
 
 
 class Device(ABC):

@@ -61,6 +61,11 @@ CONFIG_SCHEMA: Final = vol.Schema(
             vol.Any(int, float), vol.Coerce(float), vol.Range(min=MIN_FPS, max=60)
         ),
         vol.Optional("jpeg_quality", default=80): vol.All(int, vol.Range(min=10, max=95)),
+        # Seconds the pipeline keeps running after its last stream ends, so a client that stops
+        # and starts streams does not restart the camera each time.
+        vol.Optional("stream_linger", default=2.0): vol.All(
+            vol.Any(int, float), vol.Coerce(float), vol.Range(min=0, max=60)
+        ),
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -87,6 +92,7 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
             name=section["name"],
             max_fps=section["max_fps"],
             jpeg_quality=section["jpeg_quality"],
+            stream_linger=section["stream_linger"],
             state_file=ctx.state_dir / STATE_FILE_NAME,
         )
     ]
@@ -144,6 +150,7 @@ class CameraDevice(Device):
         state_file: Path | None = None,
         retry_initial: float = DEFAULT_RETRY_INITIAL,
         retry_max: float = DEFAULT_RETRY_MAX,
+        stream_linger: float = 0.0,
     ) -> None:
         super().__init__(device_id, name)
         self._backend = backend
@@ -152,6 +159,7 @@ class CameraDevice(Device):
         self._store = StateStore(state_file) if state_file is not None else None
         self._retry_initial = retry_initial
         self._retry_max = retry_max
+        self._linger = stream_linger
         self._privacy = bool(self._store.get("privacy", False)) if self._store else False
         self._error: str | None = None
         self._subscribers: list[_Subscriber] = []
@@ -165,7 +173,9 @@ class CameraDevice(Device):
         self._stopped = False
         self.frames_captured = 0
         self._actions = {
-            "snapshot": Action("snapshot", self._handle_snapshot, _SNAPSHOT_SCHEMA, Role.VIEWER),
+            "snapshot": Action(
+                "snapshot", self._handle_snapshot, _SNAPSHOT_SCHEMA, Role.VIEWER, costly=True
+            ),
             "stream": Action(
                 "stream",
                 self._handle_stream,
@@ -177,6 +187,7 @@ class CameraDevice(Device):
                     }
                 ),
                 Role.VIEWER,
+                costly=True,
             ),
             "set_privacy": Action(
                 "set_privacy", self._handle_set_privacy, _PRIVACY_SCHEMA, Role.CONTROL
@@ -195,7 +206,7 @@ class CameraDevice(Device):
 
     def state(self) -> dict[str, Any]:
         return {
-            "streaming": self._capture_task is not None,
+            "streaming": self._capture_task is not None and bool(self._subscribers),
             "subscribers": len(self._subscribers),
             "privacy": self._privacy,
             "error": self._error,
@@ -308,7 +319,8 @@ class CameraDevice(Device):
         subscriber.close()
         self._subscribers.remove(subscriber)
         self._subscribers_changed.set()
-        if not self._subscribers and self._capture_task is not None:
+        if not self._subscribers and self._capture_task is not None and self._linger <= 0:
+            # With a linger the capture loop waits for a new subscriber and then ends itself.
             task, self._capture_task = self._capture_task, None
             task.cancel()
             # It still releases the camera on its way out: stop() waits for that.
@@ -338,7 +350,11 @@ class CameraDevice(Device):
         # and unsubscribing in a loop costs no captures and cannot stall the other streams.
         last_due = -math.inf
         try:
-            while self._subscribers:
+            while True:
+                if not self._subscribers:
+                    if not await self._linger_for_subscriber():
+                        break
+                    continue
                 fps = max(subscriber.fps for subscriber in self._subscribers)
                 period = 1.0 / fps
                 now = loop.time()
@@ -370,6 +386,27 @@ class CameraDevice(Device):
                 self.notify_state()
             if self._error is not None:
                 self._start_recovery()  # nobody watches now: keep retrying in the background
+
+    async def _linger_for_subscriber(self) -> bool:
+        """Nobody watches: keep the pipeline ``stream_linger`` seconds for a new subscriber.
+
+        False when none came; the loop then gives up its place at once, so a subscriber that
+        arrives while the camera is being released starts a fresh pipeline instead of joining this
+        one. Captures keep their schedule across the wait: churn buys no extra frames.
+        """
+        if self._linger > 0:
+            self._subscribers_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._linger):
+                    while not self._subscribers:
+                        await self._subscribers_changed.wait()
+                        self._subscribers_changed.clear()
+        if self._subscribers:
+            return True
+        if self._capture_task is asyncio.current_task():
+            self._capture_task = None
+            self.notify_state()
+        return False
 
     async def _wait_for_change(self, delay: float) -> None:
         """Sleep ``delay`` seconds, or less when subscribers come or go (the rate may change)."""

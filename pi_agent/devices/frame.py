@@ -16,11 +16,12 @@ import io
 import logging
 import os
 import secrets
+import threading
 import warnings
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, TypeVar
 
@@ -29,6 +30,7 @@ from pi_secure_ws_protocol.const import Role
 from PIL import Image, ImageOps
 
 from pi_agent.fsutil import atomic_write
+from pi_agent.memory_budget import MemoryBudget
 from pi_agent.state_store import StateStore
 
 from .base import (
@@ -63,6 +65,7 @@ MAX_NAME_LENGTH: Final = 255
 # Pictures are not secrets: other local users (a web gallery, Samba) may read them.
 PICTURE_FILE_MODE: Final = 0o644
 THUMBNAIL_QUALITY: Final = 85
+DECODE_NICENESS: Final = 10  # added to a decode thread's nice value
 
 _seconds = vol.All(vol.Any(int, float), vol.Coerce(float))
 
@@ -114,7 +117,10 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
             height=section["height"],
             thumbnail_size=section["thumbnail_size"],
             budget=DecodeBudget(
-                section["max_picture_pixels"], section["max_decoded_bytes"], section["max_decodes"]
+                section["max_picture_pixels"],
+                section["max_decoded_bytes"],
+                section["max_decodes"],
+                ctx.memory,
             ),
         )
     ]
@@ -199,6 +205,8 @@ class DecodeBudget:
     max_pixels: int = MAX_PICTURE_PIXELS
     max_bytes: int = MAX_DECODED_BYTES
     max_decodes: int = MAX_DECODES
+    # The agent's memory budget: each decode holds its decoded bytes against it while it runs.
+    memory: MemoryBudget | None = None
 
     def check_pixels(self, image: Image.Image) -> None:
         """Refuse, from the header alone, a picture with more pixels than the budget."""
@@ -209,7 +217,7 @@ class DecodeBudget:
                 f"the limit is {self.max_pixels / 1e6:.1f} Mpx"
             )
 
-    def check_bytes(self, image: Image.Image) -> None:
+    def check_bytes(self, image: Image.Image) -> int:
         """Refuse a decode over the memory budget (after draft(): JPEG counts reduced)."""
         decoded = image.width * image.height * _bytes_per_pixel(image.mode)
         if decoded > self.max_bytes:
@@ -217,6 +225,14 @@ class DecodeBudget:
                 f"{image.width}x{image.height} {image.mode} decodes to {decoded // MIB} MiB; "
                 f"the limit is {self.max_bytes // MIB} MiB"
             )
+        return decoded
+
+    def held(self, image: Image.Image) -> contextlib.AbstractContextManager[None]:
+        """Check ``image``'s decode and hold its bytes against the agent's memory while inside."""
+        decoded = self.check_bytes(image)
+        if self.memory is None:
+            return contextlib.nullcontext()
+        return self.memory.held(decoded, "decoding the picture")
 
 
 def _bytes_per_pixel(mode: str) -> int:
@@ -240,19 +256,19 @@ def load_picture(
         # horizontal after rotation, so ask for the larger screen side both ways.
         side = max(target)
         opened.draft("RGB", (side, side))
-        budget.check_bytes(opened)
-        # One decoded copy at a time: turned in place, converted only when not RGB already.
-        opened.load()
-        try:
-            ImageOps.exif_transpose(opened, in_place=True)
-        except Exception as err:  # a broken EXIF block should not hide a good picture
-            _LOGGER.debug("ignoring the EXIF orientation of %s: %s", path, err)
-        # Reduced by a whole factor at once (a PNG cannot be drafted): only a copy near the size
-        # shown outlives this call, not the whole decoded picture.
-        # A loaded image outlives the closed file.
-        image: Image.Image = opened if opened.mode == "RGB" else opened.convert("RGB")
-        scale = min(target[0] / image.width, target[1] / image.height)
-        return image.reduce(int(1 / scale)) if scale < 0.5 else image
+        with budget.held(opened):
+            # One decoded copy at a time: turned in place, converted only when not RGB already.
+            opened.load()
+            try:
+                ImageOps.exif_transpose(opened, in_place=True)
+            except Exception as err:  # a broken EXIF block should not hide a good picture
+                _LOGGER.debug("ignoring the EXIF orientation of %s: %s", path, err)
+            # Reduced by a whole factor at once (a PNG cannot be drafted): only a copy near the
+            # size shown outlives this call, not the whole decoded picture.
+            # A loaded image outlives the closed file.
+            image: Image.Image = opened if opened.mode == "RGB" else opened.convert("RGB")
+            scale = min(target[0] / image.width, target[1] / image.height)
+            return image.reduce(int(1 / scale)) if scale < 0.5 else image
 
 
 def load_thumbnail_source(path: Path, budget: DecodeBudget | None = None) -> Image.Image:
@@ -288,13 +304,19 @@ def check_upload(data: bytes, name: str, budget: DecodeBudget | None = None) -> 
                 # JPEG decodes at 1/8 scale: every byte is still read, so a truncated or corrupt
                 # picture fails here, not on screen, for an eighth of the memory.
                 image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-                budget.check_bytes(image)
-                image.load()
+                with budget.held(image):
+                    image.load()
                 return size
     except ValueError:
         raise
     except Exception as err:
         raise ValueError(f"not a readable picture ({err})") from err
+
+
+def _lower_priority() -> None:
+    """Decode threads yield the CPU to logins and commands (Linux nice is per thread)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
 
 
 _NO_PARAMS: Final = vol.Schema({})
@@ -445,7 +467,9 @@ class PictureFrameDevice(Device):
     async def _decode(self, function: Callable[..., _T], *args: Any) -> _T:
         if self._decoder is None:
             self._decoder = ThreadPoolExecutor(
-                max_workers=self._budget.max_decodes, thread_name_prefix="frame-decode"
+                max_workers=self._budget.max_decodes,
+                thread_name_prefix="frame-decode",
+                initializer=_lower_priority,
             )
         return await asyncio.get_running_loop().run_in_executor(self._decoder, function, *args)
 
@@ -618,8 +642,9 @@ class PictureFrameDevice(Device):
             ("delete_picture", self._handle_delete_picture, _NAME_SCHEMA),
         ]
         actions = {name: Action(name, handler, schema) for name, handler, schema in control}
+        actions["put_picture"] = replace(actions["put_picture"], costly=True)
         actions["thumbnail"] = Action(
-            "thumbnail", self._handle_thumbnail, _THUMBNAIL_SCHEMA, Role.VIEWER
+            "thumbnail", self._handle_thumbnail, _THUMBNAIL_SCHEMA, Role.VIEWER, costly=True
         )
         return actions
 

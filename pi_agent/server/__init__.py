@@ -29,11 +29,12 @@ from pi_agent import __version__
 from pi_agent.blocklist import BlockList
 from pi_agent.config import Limits
 from pi_agent.devices.base import Device
+from pi_agent.memory_budget import MemoryBudget
 
 from .admission import Admission, GatedConnection
 from .dispatch import Principal
 from .login import ClientDirectory, log_in
-from .logs import ThrottledLog, pin_wire_loggers
+from .logs import ThrottledLog, TokenBucket, pin_wire_loggers
 from .session import Session
 from .upgrade import UpgradeCheck, one_line_response
 
@@ -64,6 +65,7 @@ class AgentServer:
         allowed_origins: tuple[str, ...] = (),
         host: str = "0.0.0.0",  # noqa: S104 - the agent serves the LAN
         port: int = 0,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.identity = identity
         self.ssl_context = ssl_context
@@ -77,6 +79,8 @@ class AgentServer:
         self.host = host
         self.port = port
         self.sessions: list[Session] = []  # oldest first
+        # Shared with the devices' decodes when the app passes its own.
+        self.memory = memory or MemoryBudget(limits.memory_budget)
         self.log = ThrottledLog(
             logging.getLogger("pi_agent.server"),
             limits.log_burst,
@@ -88,6 +92,16 @@ class AgentServer:
         self.accepting = True
         self._server: Server | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        # Per client id, so more sessions do not buy more decodes; client ids are the paired ones.
+        self._costly: dict[str, TokenBucket] = {}
+
+    def _costly_budget(self, client_id: str) -> TokenBucket:
+        bucket = self._costly.get(client_id)
+        if bucket is None:
+            bucket = self._costly[client_id] = TokenBucket(
+                self.limits.costly_calls_burst, self.limits.costly_calls_per_second
+            )
+        return bucket
 
     @property
     def unauthenticated(self) -> int:
@@ -212,6 +226,8 @@ class AgentServer:
             on_flood=lambda source: self.admission.failed(
                 source, "closed for a message flood", principal.client_id
             ),
+            costly=self._costly_budget(principal.client_id),
+            memory=self.memory,
         )
         session.accepting = self.accepting
         self.sessions.append(session)

@@ -48,6 +48,7 @@ def _plain(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
 
 _BAD_REQUEST = _plain(b"400 Bad Request", b"Not a WebSocket upgrade request.\n")
 _PIPELINED = _plain(b"400 Bad Request", b"Send nothing before the upgrade is answered.\n")
+_NOT_HTTP11 = _plain(b"400 Bad Request", b"Only HTTP/1.1 upgrades.\n")
 _NOT_GET = _plain(b"405 Method Not Allowed", b"Only GET upgrades.\n", b"Allow: GET\r\n")
 
 
@@ -279,12 +280,18 @@ class GatedConnection(ServerConnection):
             if len(self._head) > MAX_HEAD:
                 self._head = None  # websockets answers 431 for this itself
             return True
-        method = bytes(self._head[: min(end, 16)]).split(b" ", 1)[0]
+        line = bytes(self._head[: self._head.find(b"\r\n")])
+        parts = line.split(b" ")
+        method = parts[0][:16]
         pipelined = len(self._head) > end + 4
         self._head = None
         if method.isalpha() and method != b"GET":
             # Answered here, not by websockets: versions before 17 meet a POST with silence.
             return self._refuse(_NOT_GET, f"method {method[:10].decode('ascii', 'replace')}")
+        if method == b"GET" and (len(parts) != 3 or parts[2] != b"HTTP/1.1"):
+            # Here too: websockets would answer HTTP/1.0 with a 505 of its own words.
+            version = parts[-1][:16].decode("ascii", "replace") if len(parts) == 3 else "none"
+            return self._refuse(_NOT_HTTP11, f"request line not HTTP/1.1 ({version!r})")
         if pipelined:
             return self._refuse(_PIPELINED, "data sent before the answer")
         return True

@@ -30,7 +30,7 @@ from pi_agent.devices.base import (
     StreamResult,
 )
 
-from .logs import ThrottledLog
+from .logs import ThrottledLog, TokenBucket
 
 _LOGGER = logging.getLogger(__name__)
 INTERNAL = "the agent hit an internal error"
@@ -119,10 +119,16 @@ async def dispatch(
     request: Request,
     streams: StreamControl,
     log: ThrottledLog,
+    *,
+    costly: TokenBucket | None = None,
 ) -> Answer:
-    """Exactly one answer to ``request``; never raises (but CancelledError)."""
+    """Exactly one answer to ``request``; never raises (but CancelledError).
+
+    ``costly`` is the client's budget for calls that decode, encode or start a pipeline: one over
+    it is answered ``rate_limited`` before its handler runs.
+    """
     try:
-        return await _answer(devices, principal, request, streams)
+        return await _answer(devices, principal, request, streams, costly)
     except Exception:
         # Logged with its traceback, within the log budget: a handler that fails on every call
         # must not write a traceback per call.
@@ -138,7 +144,11 @@ async def dispatch(
 
 
 async def _answer(
-    devices: Mapping[str, Device], principal: Principal, request: Request, streams: StreamControl
+    devices: Mapping[str, Device],
+    principal: Principal,
+    request: Request,
+    streams: StreamControl,
+    costly: TokenBucket | None,
 ) -> Answer:
     message = request.message
     type_ = message["type"]
@@ -150,7 +160,7 @@ async def _answer(
         if not streams.stop(message["stream"]):
             return Failure(m.ERR_UNKNOWN_STREAM, "no such stream")
         return Result({})
-    return await _call(devices, principal, message, request.payload)
+    return await _call(devices, principal, message, request.payload, costly)
 
 
 async def _call(
@@ -158,6 +168,7 @@ async def _call(
     principal: Principal,
     message: dict[str, Any],
     payload: bytes | None,
+    costly: TokenBucket | None,
 ) -> Answer:
     device = devices.get(message["device"])
     if device is None:
@@ -183,6 +194,12 @@ async def _call(
             m.ERR_FORBIDDEN,
             f"{device.id}.{action.name} needs the {action.role.label} role; "
             f"this client is {principal.role.label}",
+        )
+    if action.costly and costly is not None and not costly.take():
+        return Failure(
+            m.ERR_RATE_LIMITED,
+            f"{device.id}.{action.name} decodes or starts a pipeline: this client may make "
+            f"{costly.rate:g} such calls a second (bursts of {costly.burst:g})",
         )
     params = dict(message["params"])
     if payload is not None:

@@ -5,6 +5,10 @@ after it, JSON (text) stays small for everyone while binary frames, the only way
 travels, may be as big as an upload only for roles that may upload. The kind is read from the
 first byte of the next frame's header, which websockets has in its buffer when it computes the
 limit for that frame: a 16 MiB text frame is refused from its header, not after arriving.
+
+websockets 16 and 17 read the limit as ``max_message_size`` and the message so far as
+``current_size``; 15 names them ``max_size`` and ``cur_size``. Both names are served here
+(checked by running tests/agent/test_hostile.py and test_limits.py on 15.0.1, 16.0 and 17.4).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ class SizedServerProtocol(ServerProtocol):
     @classmethod
     def adopt(cls, protocol: ServerProtocol) -> SizedServerProtocol:
         """Give ``protocol`` (made by websockets) this class; its limit so far holds for both."""
+        # Whichever name this websockets stored the limit under (see the module docstring).
         limit = protocol.__dict__.pop("max_message_size", None)
+        limit = protocol.__dict__.pop("max_size", limit)
         protocol.__class__ = cls
         assert isinstance(protocol, SizedServerProtocol)
         protocol._text_limit = protocol._binary_limit = limit
@@ -37,10 +43,10 @@ class SizedServerProtocol(ServerProtocol):
 
     @property
     def max_message_size(self) -> int | None:
-        # current_size: the bytes of the message read so far (websockets 17; None between them).
-        if (
-            getattr(self, "current_size", None) is None
-        ):  # the next frame starts a message: its first byte says what
+        # The bytes of the message read so far: None between messages (16+: current_size, 15:
+        # cur_size). The next frame then starts a message, and its first byte says what kind.
+        state = self.__dict__
+        if state.get("current_size", state.get("cur_size")) is None:
             buffer = self.reader.buffer
             opcode = buffer[0] & 0x0F if buffer else OP_CONTINUATION
             if opcode in (OP_TEXT, OP_BINARY):
@@ -50,3 +56,12 @@ class SizedServerProtocol(ServerProtocol):
     @max_message_size.setter
     def max_message_size(self, value: Any) -> None:
         self._text_limit = self._binary_limit = value
+
+    # websockets 15 reads and writes the limit under this name.
+    @property
+    def max_size(self) -> int | None:
+        return self.max_message_size
+
+    @max_size.setter
+    def max_size(self, value: Any) -> None:
+        self.max_message_size = value

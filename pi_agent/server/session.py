@@ -5,7 +5,11 @@ Budgets, each enforced before the cost is paid:
   ``rate_limited`` error with the id read from its first bytes, and a session that stays over the
   rate for ``flood_close_after`` seconds is closed with 1008;
 - requests in flight: at most ``max_in_flight`` calls run at once, the reader waits for a slot;
-- streams: at most ``max_streams_per_session`` (see streams.py).
+- streams: at most ``max_streams_per_session`` (see streams.py);
+- memory: a message is held against the agent's one memory budget until it is answered (and
+  picture decodes hold theirs, frame.py); one that does not fit is answered ``refused``;
+- costly calls (thumbnails, snapshots, stream starts, uploads): a token bucket per client id,
+  shared by its sessions; one over it is answered ``rate_limited`` before its handler runs.
 Pushes are coalesced: a slow client gets the latest state of each device, never a backlog.
 """
 
@@ -26,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from pi_agent.config import Limits
 from pi_agent.devices.base import Device, StreamResult
+from pi_agent.memory_budget import MemoryBudget
 
 from .dispatch import (
     Failure,
@@ -82,6 +87,8 @@ class Session:
         log: ThrottledLog,
         *,
         on_flood: Callable[[str], object] = lambda _source: None,
+        costly: TokenBucket | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.connection = connection
         self.on_flood = on_flood
@@ -101,6 +108,14 @@ class Session:
             connection.send, limits.max_streams_per_session, principal.client_id
         )
         self.accepting = True
+        # Refusals run at most at four times the rate: each costs a fraction of a served message.
+        self._refusal_pause = 0.25 / limits.messages_per_second
+        self.refused = 0  # messages refused over the rate (diagnostics, tests)
+        self._memory = memory or MemoryBudget(limits.memory_budget)
+        # Shared by the client's sessions (the server keeps one per client id).
+        self._costly = costly or TokenBucket(
+            limits.costly_calls_burst, limits.costly_calls_per_second
+        )
 
     @property
     def client_id(self) -> str:
@@ -144,7 +159,12 @@ class Session:
                         await connection.close(CloseCode.POLICY_VIOLATION, "message flood")
                         break
                     # Not parsed: the id comes from the first bytes, the answer is preformatted.
+                    self.refused += 1
                     await self._send(_RATE_LIMITED % _id_text(peek_request_id(frame)))
+                    # And the reader pauses a quarter of a message's worth: websockets stops
+                    # reading the socket meanwhile (max_queue), so a flood is slowed by TCP
+                    # itself instead of costing the agent a refusal per frame it can send.
+                    await asyncio.sleep(self._refusal_pause)
                     continue
                 await self._handle_frame(frame)
         except ConnectionClosed:
@@ -161,23 +181,39 @@ class Session:
             await self.streams.close_all()
 
     async def _handle_frame(self, frame: str | bytes) -> None:
-        request_id, parsed = parse_request(frame, self.limits.max_text_message)
-        if isinstance(parsed, Failure):
-            await self._send(encode_answer(request_id, parsed))
-            return
-        if parsed.is_call and not self.accepting:
-            # The agent is stopping: no new command may reach a device (pings still answer).
-            await self._send(
-                encode_answer(request_id, Failure(m.ERR_REFUSED, "the agent is shutting down"))
+        # A message is held (its frame, then its parsed payload) until it is answered: at twice
+        # its size against the agent's memory budget, so uploads in flight cannot add up.
+        held = 2 * len(frame) if isinstance(frame, bytes) else len(frame)
+        if not self._memory.reserve(held):
+            refusal = Failure(
+                m.ERR_REFUSED,
+                f"the agent's memory budget ({self._memory.total // 2**20} MiB) is taken by "
+                "messages and pictures in progress; try again later",
             )
+            await self._send(encode_answer(peek_request_id(frame), refusal))
             return
-        if parsed.is_call:
-            # Device actions may take a while (a snapshot, a fade): they run beside the reader, at
-            # most max_in_flight at once, so one slow action does not stall the session.
-            await self._in_flight.acquire()
-            self._start(self._answer_released(parsed))
-        else:
-            await self._answer(parsed)
+        handed_over = False
+        try:
+            request_id, parsed = parse_request(frame, self.limits.max_text_message)
+            if isinstance(parsed, Failure):
+                await self._send(encode_answer(request_id, parsed))
+            elif parsed.is_call and not self.accepting:
+                # The agent is stopping: no new command may reach a device (pings still answer).
+                refusal = Failure(m.ERR_REFUSED, "the agent is shutting down")
+                await self._send(encode_answer(request_id, refusal))
+            elif parsed.is_call:
+                # Device actions may take a while (a snapshot, a fade): they run beside the
+                # reader, at most max_in_flight at once, so one slow action does not stall it.
+                await self._in_flight.acquire()
+                task = self._start(self._answer_released(parsed))
+                # Given back when the task ends, even one cancelled before it ran.
+                task.add_done_callback(lambda _task: self._memory.release(held))
+                handed_over = True
+            else:
+                await self._answer(parsed)
+        finally:
+            if not handed_over:
+                self._memory.release(held)
 
     async def _answer_released(self, request: Request) -> None:
         try:
@@ -186,17 +222,20 @@ class Session:
             self._in_flight.release()
 
     async def _answer(self, request: Request) -> None:
-        answer = await dispatch(self.devices, self.principal, request, self.streams, self.log)
+        answer = await dispatch(
+            self.devices, self.principal, request, self.streams, self.log, costly=self._costly
+        )
         if isinstance(answer, StreamResult):
             with contextlib.suppress(ConnectionClosed):
                 await self.streams.start(request.id, answer)
             return
         await self._send(encode_answer(request.id, answer))
 
-    def _start(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _start(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _push_states(self) -> None:
         while True:

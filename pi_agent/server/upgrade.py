@@ -107,7 +107,8 @@ def one_line_response(
         return None  # ours, already in shape
     status = HTTPStatus(response.status_code)
     if status not in _LIBRARY_REFUSALS:
-        # A bad key or version (400), or HTTP/1.0 (505): malformed, and never a 5xx.
+        # A bad key or version (400): malformed. admission.py answers HTTP/1.0 up front; any
+        # other library status still becomes a 4xx, never a 5xx.
         status = HTTPStatus.BAD_REQUEST
     text = _LIBRARY_REFUSALS.get(status, "Malformed request.")
     if isinstance(connection, GatedConnection):

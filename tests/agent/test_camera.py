@@ -112,6 +112,7 @@ def test_config_schema_defaults_and_unknown_keys() -> None:
         "height": 720,
         "max_fps": 10.0,
         "jpeg_quality": 80,
+        "stream_linger": 2.0,
     }
     with pytest.raises(vol.MultipleInvalid, match="extra keys not allowed"):
         camera.CONFIG_SCHEMA({"fps": 5})
@@ -329,3 +330,44 @@ async def test_an_error_left_by_a_stream_recovers_after_it_ends() -> None:
     await wait_until(lambda: dev.state()["error"] is None)
     assert not backend.running
     await dev.stop()
+
+
+class StartCountingBackend(CountingBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0
+
+    def start(self) -> None:
+        super().start()
+        self.starts += 1
+
+
+async def test_a_lingering_pipeline_is_not_restarted_by_churn() -> None:
+    backend = StartCountingBackend()
+    dev = CameraDevice(backend, max_fps=10, stream_linger=0.5)
+    await dev.start()
+    starts_after_probe = backend.starts
+    for _ in range(30):  # stop and start streams far faster than the pipeline's rate
+        stream = await call(dev, "stream", {"fps": 10})
+        await asyncio.sleep(0.005)
+        await stream.close()
+    # One pipeline start for the whole churn, and captures at most at the pipeline's rate.
+    await wait_until(lambda: backend.captures >= 1)
+    assert backend.starts - starts_after_probe == 1
+    assert dev.state()["streaming"] is False
+    # After the linger the camera is released and nothing is captured any more.
+    await wait_until(lambda: not backend.running)
+    assert dev.state()["subscribers"] == 0
+    captured = backend.captures
+    await asyncio.sleep(0.2)
+    assert backend.captures == captured
+    # A stream after the linger starts a fresh pipeline and gets frames.
+    stream = await call(dev, "stream", {"fps": 10})
+    frames: list[bytes] = []
+    task = asyncio.create_task(consume(stream.frames, frames, 0))
+    await wait_until(lambda: len(frames) >= 1)
+    assert backend.starts - starts_after_probe == 2
+    await stream.close()
+    await task
+    await dev.stop()
+    assert not backend.running

@@ -279,3 +279,13 @@ def test_upload_cap_must_fit_in_the_message_cap(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(config_dir)
     assert any(p.startswith("limits.max_message_size:") for p in err.value.problems)
+
+
+def test_memory_budget_must_hold_the_largest_upload(tmp_path: Path) -> None:
+    from agent_harness import make_config_dir
+
+    config_dir = tmp_path / "agent"
+    make_config_dir(config_dir, "[limits]\nmemory_budget = 8388608\n[frame]\n")  # 8 MiB < 2x10 MiB
+    with pytest.raises(ConfigError) as err:
+        load_config(config_dir)
+    assert any(p.startswith("limits.memory_budget:") for p in err.value.problems)

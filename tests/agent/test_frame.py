@@ -527,3 +527,19 @@ def test_control_actions_need_control_and_thumbnail_is_for_viewers(tmp_path: Pat
         "delete_picture",
     }
     assert set(roles.values()) == {Role.CONTROL}
+
+
+async def test_decodes_run_at_a_lower_priority(make_frame: DeviceFactory) -> None:
+    import os
+    import threading
+
+    from pi_agent.devices.frame import DECODE_NICENESS
+
+    device = make_frame()
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    own = niceness()
+    # A thumbnail or slideshow decode yields the CPU to logins and commands on the event loop.
+    assert await device._decode(niceness) == min(19, own + DECODE_NICENESS)

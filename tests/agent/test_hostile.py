@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -201,6 +202,27 @@ async def test_every_malformed_upgrade_gets_a_4xx_one_line_and_no_traceback(
     await good_client_works(agent)
 
 
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        (f"GET {PATH} HTTP/1.0", b"Only HTTP/1.1 upgrades.\n"),
+        (f"GET {PATH} HTTP/2.0", b"Only HTTP/1.1 upgrades.\n"),
+        (f"GET {PATH}", b"Only HTTP/1.1 upgrades.\n"),
+        (f"GET  {PATH} HTTP/1.1", b"Only HTTP/1.1 upgrades.\n"),
+        (f"PUT {PATH} HTTP/1.1", b"Only GET upgrades.\n"),
+    ],
+)
+async def test_bad_request_lines_are_answered_by_admission_itself(
+    agent: RunningAgent, line: str, answer: bytes
+) -> None:
+    # Our own words, from the check before websockets parses: not a library status rewritten.
+    status, head, body = await raw_http(agent, upgrade(line=line), "127.0.0.32")
+    assert status == (405 if line.startswith("PUT") else 400), head
+    assert body == answer
+    assert server_of(agent).blocklist.failures("127.0.0.32") == 1
+    await good_client_works(agent)
+
+
 async def test_a_flood_of_malformed_upgrades_is_blocked_and_its_log_bounded(
     agent_factory: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -377,6 +399,44 @@ async def test_a_flooding_session_is_closed_and_others_go_on(agent_factory: Fact
         assert server_of(agent).blocklist.failures("127.0.0.1") == 1
 
 
+async def test_a_flood_is_slowed_by_the_reader_not_refused_frame_by_frame(
+    agent_factory: Factory,
+) -> None:
+    # Never closed in this test: what it measures is how many refusals the agent pays for.
+    toml = "[limits]\nmessages_per_second = 20\nflood_close_after = 60\n"
+    async with agent_factory(toml) as agent:
+        other = await agent.connected_client()
+        ping = m.encode(m.PING, id=1)
+        sent = 0
+
+        async def flood() -> tuple[float, int]:
+            # On its own thread and event loop, so the flood is not paced by the agent's loop.
+            nonlocal sent
+            ws = await attacker_ws(agent, "127.0.0.1")
+            answer, _final = await scram_login(ws, "homeassistant", agent.secret)
+            assert answer["type"] == m.AUTH_SERVER_FINAL
+            drain = asyncio.create_task(_drain(ws))  # read every answer: no back-pressure here
+            started = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    while time.monotonic() < started + 1.5:
+                        await ws.send(ping)
+                        sent += 1
+            elapsed = time.monotonic() - started
+            refused = sum(session.refused for session in server_of(agent).sessions)
+            drain.cancel()
+            ws.transport.abort()  # not a close handshake behind the backlog
+            return elapsed, refused
+
+        elapsed, refused = await asyncio.to_thread(asyncio.run, flood())
+        # The reader pauses after each refusal (websockets stops reading the socket), so the
+        # refusals the agent pays for are bounded by time, at four times the rate, not by what
+        # the flooder can write.
+        assert sent > refused
+        assert 0 < refused <= 4 * 20 * (elapsed + 1.0)
+        await other.ping()
+
+
 # ---- pictures and the camera ----------------------------------------------------------------
 
 
@@ -400,7 +460,9 @@ async def test_concurrent_thumbnails_of_a_bomb_are_refused_not_decoded(
     agent_factory: Factory,
 ) -> None:
     clients = {"homeassistant": "control", "wall_panel": "viewer"}
-    async with agent_factory("[frame]\n", clients=clients) as agent:
+    # The costly-call budget opened wide: this tests the decode budget behind it.
+    toml = "[limits]\ncostly_calls_burst = 100\n[frame]\n"
+    async with agent_factory(toml, clients=clients) as agent:
         pictures = agent.config_dir / "state" / "pictures"
         pictures.mkdir(parents=True, exist_ok=True)
         (pictures / "bomb.png").write_bytes(_png(7999, 7999))
@@ -420,7 +482,11 @@ async def test_concurrent_thumbnails_of_a_bomb_are_refused_not_decoded(
 
 
 async def test_stream_churn_does_not_freeze_another_stream(agent_factory: Factory) -> None:
-    toml = '[camera]\nbackend = "test_pattern"\nwidth = 160\nheight = 120\n'
+    # The costly-call budget opened wide and no linger: this tests the camera loop behind them.
+    toml = (
+        "[limits]\ncostly_calls_burst = 100\n"
+        '[camera]\nbackend = "test_pattern"\nwidth = 160\nheight = 120\nstream_linger = 0\n'
+    )
     clients = {"homeassistant": "control", "wall_panel": "viewer"}
     async with agent_factory(toml, clients=clients) as agent:
         watcher = await agent.connected_client()
@@ -444,6 +510,82 @@ async def test_stream_churn_does_not_freeze_another_stream(agent_factory: Factor
         # The churn costs no captures of its own, and the watcher kept getting frames.
         assert received >= 3
         assert camera.frames_captured - captured <= received + 15  # type: ignore[attr-defined]
+
+
+async def test_costly_calls_are_budgeted_per_client_with_one_answer_each(
+    agent_factory: Factory,
+) -> None:
+    toml = (
+        "[limits]\ncostly_calls_burst = 3\ncostly_calls_per_second = 0.2\n[frame]\n"
+        '[camera]\nbackend = "test_pattern"\nwidth = 160\nheight = 120\n'
+    )
+    clients = {"homeassistant": "control", "wall_panel": "viewer"}
+    async with agent_factory(toml, clients=clients) as agent:
+        pictures = agent.config_dir / "state" / "pictures"
+        pictures.mkdir(parents=True, exist_ok=True)
+        (pictures / "ok.png").write_bytes(_png(400, 300))
+        control = await agent.connected_client()
+        await control.call("frame", "show", {"name": "ok.png"})
+        # Two sessions of one viewer share its budget: more sessions buy no more decodes.
+        first = await agent.connected_client("wall_panel")
+        second = await agent.connected_client("wall_panel")
+        calls = [
+            session.call("frame", "thumbnail", {"size": 16 + i})
+            for i, session in enumerate([first, second] * 6)
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, CommandError)]
+        served = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(refused) + len(served) == len(outcomes)  # every call got its one answer
+        assert {e.code for e in refused} == {m.ERR_RATE_LIMITED}
+        assert 3 <= len(served) <= 4  # the burst, and at most one refill during the test
+        # A refused stream start opens nothing: the camera has no subscriber for it.
+        camera = agent.app.devices["camera"]
+        for _ in range(3):
+            with pytest.raises(CommandError) as err:
+                await first.call("camera", "stream", {"fps": 1})
+            assert err.value.code == m.ERR_RATE_LIMITED
+        assert camera.state()["subscribers"] == 0
+        assert len(server_of(agent).sessions[-1].streams) == 0
+        # Another client's budget is its own: the control client still gets its thumbnail.
+        result = await control.call("frame", "thumbnail", {"size": 64})
+        assert result.header["name"] == "ok.png"
+        await first.ping()  # the viewer's session itself goes on
+
+
+async def test_the_memory_budget_refuses_work_that_would_exceed_it(
+    agent_factory: Factory,
+) -> None:
+    # 1 MiB for the whole agent (it must hold the largest upload twice: frame and payload).
+    toml = "[limits]\nmemory_budget = 1048576\n[frame]\nmax_upload_bytes = 262144\n"
+    async with agent_factory(toml) as agent:
+        server = server_of(agent)
+        client = await agent.connected_client()
+        # A message that cannot fit is refused whole, with one answer, before it is handled.
+        with pytest.raises(CommandError) as err:
+            await client.call("frame", "put_picture", {"name": "big.png"}, data=b"x" * 600_000)
+        assert err.value.code == m.ERR_REFUSED
+        assert "memory budget" in str(err.value)
+        # A small file whose decode would not fit (600x600 RGB: over 1 MiB decoded) is refused
+        # from its header, before the decode.
+        with pytest.raises(CommandError) as err:
+            await client.call("frame", "put_picture", {"name": "wide.png"}, data=_png(600, 600))
+        assert err.value.code == m.ERR_REFUSED
+        assert "memory budget" in str(err.value)
+        # What fits is served, and every reservation was given back.
+        await client.call("frame", "put_picture", {"name": "ok.png"}, data=_png(100, 80))
+        many = await asyncio.gather(*(client.ping() for _ in range(20)), return_exceptions=True)
+        assert not [r for r in many if isinstance(r, BaseException)]
+        await wait_for(lambda: server.memory.in_use == 0)
+        assert 0 < server.memory.peak <= server.memory.total
+        assert server.memory.refusals == 2
+        assert agent.app.devices["frame"]._budget.memory is server.memory  # type: ignore[attr-defined]
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 # ---- logs -----------------------------------------------------------------------------------
