@@ -668,7 +668,8 @@ class SprinklerController(Device):
         # Stopping the pump comes before closing a valve, so it never pushes against one.
         if pump is not None and pump.on and not self._pump_wanted(now):
             pump.switch(False)
-            self._pump_off_since = now
+            # Gaps count from when a relay really switched: ``now`` is the pass's start.
+            self._pump_off_since = max(now, pump.last_change)
             return True
         for run in self._runs:
             if run.due(now):
@@ -693,7 +694,7 @@ class SprinklerController(Device):
                     break  # the master valve opens first (below)
                 run.zone.relay.switch(True)
                 run.phase = _Phase.OPEN
-                run.opened_at = now
+                run.opened_at = max(now, run.zone.relay.last_change)
                 limit = run.zone.max_seconds
                 if run.zone.max_seconds_per_day is not None:
                     limit = min(limit, self._watered_left(run.zone, now))
@@ -715,7 +716,7 @@ class SprinklerController(Device):
             and now >= pump.last_change + self.min_switch_interval
         ):
             pump.switch(True)
-            self._pump_on_since = now
+            self._pump_on_since = max(now, pump.last_change)
             return True
         return False
 
