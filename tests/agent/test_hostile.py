@@ -372,7 +372,9 @@ async def test_sessions_are_capped_per_client_and_in_total(agent_factory: Factor
         assert len(server_of(agent).sessions) == 3
 
 
-async def test_a_flooding_session_is_closed_and_others_go_on(agent_factory: Factory) -> None:
+async def test_a_flooding_session_is_closed_and_others_go_on(
+    agent_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
     async with agent_factory(
         "[limits]\nmessages_per_second = 20\nflood_close_after = 1\n"
     ) as agent:
@@ -393,7 +395,11 @@ async def test_a_flooding_session_is_closed_and_others_go_on(agent_factory: Fact
             await other.ping()  # answered while the flood runs
             await asyncio.sleep(0.1)
         await task
-        assert ws.close_code == CloseCode.POLICY_VIOLATION
+        # The agent closes with 1008. The flooder sees 1008, or 1006 where the agent's TCP reset
+        # overtook its close frame: the agent stops reading a flooder, so the flooder's own
+        # frames stay unread behind it.
+        assert ws.close_code in (CloseCode.POLICY_VIOLATION, 1006)  # 1006: abnormal closure
+        assert any("closed for a message flood" in r.getMessage() for r in caplog.records)
         await other.ping()
         # Counted against the source: a client flooding again after each login ends up blocked.
         assert server_of(agent).blocklist.failures("127.0.0.1") == 1
