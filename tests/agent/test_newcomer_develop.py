@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ def repo(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "scripts" / "develop", tmp_path / "scripts" / "develop")
     (tmp_path / "config").mkdir()
     shutil.copy(ROOT / "config" / "configuration.yaml", tmp_path / "config" / "configuration.yaml")
+    # The script wants a python3 on PATH; a minimal root may have only python3.14: give it ours.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(sys.executable)
     demo = tmp_path / "demo"
     demo.mkdir()
     (demo / "pairing.json").write_text(json.dumps(PAIRING))
@@ -45,7 +49,7 @@ def develop(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PATH": f"{repo / 'bin'}:/usr/bin:/bin"},
         check=False,
     )
 
