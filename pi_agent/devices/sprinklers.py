@@ -668,8 +668,8 @@ class SprinklerController(Device):
         # Stopping the pump comes before closing a valve, so it never pushes against one.
         if pump is not None and pump.on and not self._pump_wanted(now):
             pump.switch(False)
-            # Gaps count from when a relay really switched: ``now`` is the pass's start.
-            self._pump_off_since = max(now, pump.last_change)
+            # From the pass's start, so that without a lag the valves close in this same pass.
+            self._pump_off_since = now
             return True
         for run in self._runs:
             if run.due(now):
@@ -694,6 +694,8 @@ class SprinklerController(Device):
                     break  # the master valve opens first (below)
                 run.zone.relay.switch(True)
                 run.phase = _Phase.OPEN
+                # The pump's lead counts from when the valve really opened: earlier steps of
+                # this pass may have taken a while since ``now``.
                 run.opened_at = max(now, run.zone.relay.last_change)
                 limit = run.zone.max_seconds
                 if run.zone.max_seconds_per_day is not None:
