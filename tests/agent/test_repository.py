@@ -245,3 +245,18 @@ def test_ci_runs_the_readme_commands() -> None:
     assert "scripts/test" in readme
     assert "scripts/develop" in readme
     subprocess.run(["bash", "-n", str(ROOT / ".ci" / "run")], check=True, timeout=30)
+
+
+def test_every_agent_package_is_in_the_wheel() -> None:
+    """pyproject lists packages by hand: a new sub-package left out installs without it (seen:
+    pi_agent.server, which only the editable install of the tests had)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "pi_agent").rglob("__init__.py")
+    }
+    assert found <= listed, f"missing from pyproject's packages: {sorted(found - listed)}"
