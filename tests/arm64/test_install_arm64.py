@@ -356,7 +356,7 @@ def test_guide_install_on_arm64_bookworm(
 
     status = agent.stop()
     assert status == 0, agent.output[-4000:]
-    assert "stopping: closing valves and sessions" in agent.output
+    assert "stopping: outputs are off" in agent.output
 
     root.run(
         "uninstall (scripts/install-pi --uninstall --purge)",
