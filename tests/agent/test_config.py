@@ -12,8 +12,9 @@ from pi_agent.config import (
     ConfigError,
     Limits,
     Security,
-    load_config,
 )
+from pi_agent.config import load_config as load_with
+from pi_agent.devices.registry import NO_DEVICES, REGISTRY
 
 AGENT_ID = "0123456789abcdef0123456789abcdef"
 
@@ -57,7 +58,12 @@ def write_config(config_dir: Path, text: str, agent_id: str | None = AGENT_ID) -
 
 def load(config_dir: Path) -> AgentConfig:
     # The core sections do not depend on any device module.
-    return load_config(config_dir, device_modules=())
+    return load_with(config_dir, NO_DEVICES)
+
+
+def load_config(config_dir: Path) -> AgentConfig:
+    # With every device module of the registry.
+    return load_with(config_dir, REGISTRY)
 
 
 def problems_of(config_dir: Path) -> list[str]:

@@ -29,7 +29,7 @@ from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.errors import PiSecureWsError
 from pin_log import PinLog
 
-from pi_agent.install_service import render_unit
+from pi_agent.service_files import render_unit
 
 PUMP, LAWN, BEDS, PORCH = 19, 5, 6, 17
 LAG = 0.5

@@ -1,0 +1,184 @@
+"""``pi-agent ctl``: a small client of a running agent, for scripts and debugging.
+
+The secret is read from a file or the environment, never from argv (visible in ``ps``). Each
+kind of failure has its own exit status, so scripts can tell them apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import stat
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from .console import err, out, print_json
+from .errors import CliError
+
+SECRET_ENV: Final = "PI_AGENT_SECRET"  # noqa: S105 - a variable name, not a secret
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_CANNOT_CONNECT: Final = 3
+EXIT_INVALID_AUTH: Final = 4
+EXIT_BLOCKED: Final = 5
+EXIT_CERTIFICATE_MISMATCH: Final = 6
+EXIT_SERVER_AUTH_FAILED: Final = 7
+EXIT_COMMAND_ERROR: Final = 8
+EXIT_TIMEOUT: Final = 9
+EXIT_PROTOCOL_ERROR: Final = 10
+EXIT_INTERRUPTED: Final = 130
+
+EPILOG: Final = (
+    f"The secret is read from --secret-file or ${SECRET_ENV}, never from the command line. "
+    f"Exit status: {EXIT_CANNOT_CONNECT} cannot connect, {EXIT_INVALID_AUTH} invalid auth, "
+    f"{EXIT_BLOCKED} blocked, {EXIT_CERTIFICATE_MISMATCH} certificate mismatch, "
+    f"{EXIT_SERVER_AUTH_FAILED} agent failed its proof, {EXIT_COMMAND_ERROR} command error, "
+    f"{EXIT_TIMEOUT} timeout, {EXIT_PROTOCOL_ERROR} protocol error."
+)
+
+
+def read_secret(secret_file: Path | None) -> str:
+    """The secret from a file or the environment; never from argv (visible in ``ps``)."""
+    if secret_file is not None:
+        path = secret_file.expanduser()
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise CliError(f"{path}: secret file not found") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise CliError(f"{path}: cannot read the secret file: {error}") from None
+        if mode & 0o077:
+            err(f"warning: {path} is readable by others; fix with: chmod 600 {path}")
+        if not text:
+            raise CliError(f"{path}: secret file is empty")
+        return text
+    text = os.environ.get(SECRET_ENV, "").strip()
+    if not text:
+        raise CliError(
+            f"no secret: pass --secret-file PATH or set {SECRET_ENV} (never on the command line)",
+            EXIT_USAGE,
+        )
+    return text
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON is used as such (``5``, ``true``,
+    ``[1,2]``), anything else is a string."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"invalid parameter {item!r}: expected key=value", EXIT_USAGE)
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    secret = read_secret(args.secret_file)
+    params = parse_params(args.params) if args.ctl_command == "call" else {}
+    try:
+        return asyncio.run(_ctl(args, secret, params))
+    except KeyboardInterrupt:
+        return EXIT_OK if args.ctl_command == "watch" else EXIT_INTERRUPTED
+
+
+async def _ctl(args: argparse.Namespace, secret: str, params: dict[str, Any]) -> int:
+    from pi_secure_ws_protocol import errors
+    from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
+
+    client = AgentClient(
+        args.host,
+        args.port,
+        client_id=args.client_id,
+        secret=secret,
+        fingerprint=args.fingerprint,
+    )
+    try:
+        hello = await client.connect()
+        if args.ctl_command == "state":
+            print_json({"devices": _jsonable(hello.devices), "states": _jsonable(hello.states)})
+            return EXIT_OK
+        if args.ctl_command == "call":
+            result = await client.call(args.device, args.action, params)
+            return _print_call_result(result, args.output)
+        # watch: the current states, then one JSON line per change until the agent goes away.
+        finished: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, StateChanged):
+                print(json.dumps({"device": event.device, "state": _jsonable(event.state)}))
+                sys.stdout.flush()
+            elif isinstance(event, Disconnected) and not finished.done():
+                finished.set_result(event.error)
+
+        client.add_listener(on_event)
+        for device, state in _jsonable(hello.states).items():
+            print(json.dumps({"device": device, "state": state}))
+        sys.stdout.flush()
+        error = await finished
+        reason = f": {error}" if error else ""
+        raise CliError(f"the agent closed the connection{reason}", EXIT_CANNOT_CONNECT)
+    except errors.Blocked as error:
+        raise CliError(
+            f"blocked by the agent after failed logins; retry in {error.retry_after:.0f} s",
+            EXIT_BLOCKED,
+        ) from None
+    except errors.InvalidAuth:
+        raise CliError(
+            f"invalid auth: the agent refused client id {args.client_id!r} with this secret",
+            EXIT_INVALID_AUTH,
+        ) from None
+    except errors.CertificateMismatch as error:
+        raise CliError(str(error), EXIT_CERTIFICATE_MISMATCH) from None
+    except errors.ServerAuthFailed:
+        raise CliError(
+            "the agent failed to prove it knows this client's verifier: not the real agent",
+            EXIT_SERVER_AUTH_FAILED,
+        ) from None
+    except errors.CannotConnect as error:
+        raise CliError(
+            f"cannot connect to {args.host}:{args.port}: {error}", EXIT_CANNOT_CONNECT
+        ) from None
+    except errors.CommandError as error:
+        raise CliError(f"command failed: {error}", EXIT_COMMAND_ERROR) from None
+    except errors.RequestTimeout:
+        raise CliError("the agent did not answer in time", EXIT_TIMEOUT) from None
+    except errors.ProtocolError as error:
+        raise CliError(f"protocol error: {error}", EXIT_PROTOCOL_ERROR) from None
+    except errors.PiSecureWsError as error:
+        raise CliError(str(error), EXIT_ERROR) from None
+    finally:
+        await client.close()
+
+
+def _print_call_result(result: Any, output: Path | None) -> int:
+    data = getattr(result, "data", result)
+    if isinstance(data, bytes | bytearray):
+        if output is None:
+            raise CliError(f"binary result ({len(data)} bytes): pass --output FILE to save it")
+        output.write_bytes(data)
+        out(f"wrote {len(data)} bytes to {output}")
+        return EXIT_OK
+    print_json(_jsonable(result))
+    return EXIT_OK
