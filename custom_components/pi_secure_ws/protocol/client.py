@@ -35,6 +35,7 @@ from .errors import (
     ProtocolError,
     RequestTimeout,
     ServerAuthFailed,
+    describe_os_error,
 )
 from .pinning import fingerprint_of_pem, tls_server_end_point, verify_ca, verify_leaf
 from .scram import ClientExchange, ClientKeys, ScramFailed
@@ -705,15 +706,6 @@ def _closed_error_code(code: int, reason: str | None) -> PiSecureWsError:
     return CannotConnect(
         f"connection closed by the agent ({code}{': ' + reason if reason else ''})"
     )
-
-
-def describe_os_error(err: BaseException) -> str:
-    """The reason an error gives, or what it is when it gives none: never an empty string."""
-    text = str(err).strip()
-    if text:
-        return text
-    errno = getattr(err, "errno", None)
-    return f"{type(err).__name__} (errno {errno})" if errno else type(err).__name__
 
 
 def _retry_after(value: str | None) -> float:
