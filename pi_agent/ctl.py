@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pi_secure_ws_protocol.errors import ErrorKind, PiSecureWsError, classify
+
 from .console import err, out, print_json
 from .errors import CliError
 
@@ -34,6 +36,21 @@ EXIT_COMMAND_ERROR: Final = 8
 EXIT_TIMEOUT: Final = 9
 EXIT_PROTOCOL_ERROR: Final = 10
 EXIT_INTERRUPTED: Final = 130
+
+# What each meaning of a failed connect, login or request exits with (classify() decides the
+# meaning, and the message, for every caller of the protocol package).
+EXIT_STATUS: Final[dict[ErrorKind, int]] = {
+    ErrorKind.CANNOT_CONNECT: EXIT_CANNOT_CONNECT,
+    ErrorKind.INVALID_AUTH: EXIT_INVALID_AUTH,
+    ErrorKind.BLOCKED: EXIT_BLOCKED,
+    ErrorKind.CERTIFICATE_MISMATCH: EXIT_CERTIFICATE_MISMATCH,
+    ErrorKind.SERVER_AUTH_FAILED: EXIT_SERVER_AUTH_FAILED,
+    ErrorKind.REFUSED: EXIT_COMMAND_ERROR,
+    ErrorKind.FORBIDDEN: EXIT_COMMAND_ERROR,
+    ErrorKind.COMMAND_FAILED: EXIT_COMMAND_ERROR,
+    ErrorKind.TIMEOUT: EXIT_TIMEOUT,
+    ErrorKind.PROTOCOL_ERROR: EXIT_PROTOCOL_ERROR,
+}
 
 EPILOG: Final = (
     f"The secret is read from --secret-file or ${SECRET_ENV}, never from the command line. "
@@ -104,7 +121,6 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 
 async def _ctl(args: argparse.Namespace, secret: str, params: dict[str, Any]) -> int:
-    from pi_secure_ws_protocol import errors
     from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 
     client = AgentClient(
@@ -139,37 +155,16 @@ async def _ctl(args: argparse.Namespace, secret: str, params: dict[str, Any]) ->
         error = await finished
         reason = f": {error}" if error else ""
         raise CliError(f"the agent closed the connection{reason}", EXIT_CANNOT_CONNECT)
-    except errors.Blocked as error:
-        raise CliError(
-            f"blocked by the agent after failed logins; retry in {error.retry_after:.0f} s",
-            EXIT_BLOCKED,
-        ) from None
-    except errors.InvalidAuth:
-        raise CliError(
-            f"invalid auth: the agent refused client id {args.client_id!r} with this secret",
-            EXIT_INVALID_AUTH,
-        ) from None
-    except errors.CertificateMismatch as error:
-        raise CliError(str(error), EXIT_CERTIFICATE_MISMATCH) from None
-    except errors.ServerAuthFailed:
-        raise CliError(
-            "the agent failed to prove it knows this client's verifier: not the real agent",
-            EXIT_SERVER_AUTH_FAILED,
-        ) from None
-    except errors.CannotConnect as error:
-        raise CliError(
-            f"cannot connect to {args.host}:{args.port}: {error}", EXIT_CANNOT_CONNECT
-        ) from None
-    except errors.CommandError as error:
-        raise CliError(f"command failed: {error}", EXIT_COMMAND_ERROR) from None
-    except errors.RequestTimeout:
-        raise CliError("the agent did not answer in time", EXIT_TIMEOUT) from None
-    except errors.ProtocolError as error:
-        raise CliError(f"protocol error: {error}", EXIT_PROTOCOL_ERROR) from None
-    except errors.PiSecureWsError as error:
-        raise CliError(str(error), EXIT_ERROR) from None
+    except PiSecureWsError as error:
+        raise failure(error, host=args.host, port=args.port, client_id=args.client_id) from None
     finally:
         await client.close()
+
+
+def failure(error: PiSecureWsError, *, host: str, port: int, client_id: str) -> CliError:
+    """The line and exit status of a failed connect, login or request: classify()'s meaning."""
+    meaning = classify(error, host=host, port=port, client_id=client_id)
+    return CliError(meaning.message, EXIT_STATUS.get(meaning.kind, EXIT_ERROR))
 
 
 def _print_call_result(result: Any, output: Path | None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pi_secure_ws_protocol import errors
 from pi_secure_ws_protocol.const import Role
 from pi_secure_ws_protocol.scram import ClientExchange, ScramFailed, ServerExchange
 from pi_secure_ws_protocol.secret import normalize_secret
@@ -422,6 +423,61 @@ def test_ctl_cannot_connect(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert status == ctl.EXIT_CANNOT_CONNECT
     assert len(err.splitlines()) == 1
     assert "cannot connect" in err
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "line"),
+    [
+        (
+            errors.Blocked(12.4),
+            ctl.EXIT_BLOCKED,
+            "blocked by the agent after failed logins; retry in 12 s",
+        ),
+        (
+            errors.InvalidAuth("no"),
+            ctl.EXIT_INVALID_AUTH,
+            "invalid auth: the agent refused client id 'homeassistant' with this secret",
+        ),
+        (
+            errors.CertificateMismatch("AA", "BB"),
+            ctl.EXIT_CERTIFICATE_MISMATCH,
+            "certificate mismatch: pinned CA fingerprint AA, agent presented BB",
+        ),
+        (
+            errors.ServerAuthFailed("bad proof"),
+            ctl.EXIT_SERVER_AUTH_FAILED,
+            "the agent failed to prove it knows this client's verifier: not the real agent",
+        ),
+        (
+            errors.CannotConnect("refused"),
+            ctl.EXIT_CANNOT_CONNECT,
+            "cannot connect to gardenpi.local:8765: refused",
+        ),
+        (
+            errors.CommandError("refused", "rain delay"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: refused: rain delay",
+        ),
+        (
+            errors.CommandError("forbidden", "admin only"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: forbidden: admin only",
+        ),
+        (
+            errors.CommandError("device_error", "relay stuck"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: device_error: relay stuck",
+        ),
+        (errors.RequestTimeout("late"), ctl.EXIT_TIMEOUT, "the agent did not answer in time"),
+        (errors.ProtocolError("bad frame"), ctl.EXIT_PROTOCOL_ERROR, "protocol error: bad frame"),
+    ],
+)
+def test_ctl_failures_have_their_own_status(
+    error: errors.PiSecureWsError, status: int, line: str
+) -> None:
+    """classify() gives the meaning and the line; ctl only maps the meaning to its status."""
+    failure = ctl.failure(error, host="gardenpi.local", port=8765, client_id="homeassistant")
+    assert (failure.status, failure.lines) == (status, [line])
 
 
 # --- the modules behind the command line ---------------------------------------------------------
