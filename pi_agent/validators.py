@@ -65,24 +65,24 @@ def text(max_length: int = 255) -> Callable[[Any], str]:
     return validate
 
 
-_HOST = re.compile(r"^[A-Za-z0-9_.:%-]+$")
+def matching(pattern: str, max_length: int, problem: str) -> Callable[[Any], str]:
+    """Text that matches ``pattern``; ``problem`` names what it is not (``{!r}`` is the text)."""
+    compiled = re.compile(pattern)
+    base = text(max_length)
+
+    def validate(value: Any) -> str:
+        name = base(value)
+        if not compiled.match(name):
+            raise vol.Invalid(problem.format(name))
+        return name
+
+    return validate
 
 
-def host(value: Any) -> str:
-    name = text(253)(value)
-    if not _HOST.match(name):
-        raise vol.Invalid(f"{name!r} is not a host name or IP address")
-    return name
-
-
-_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
-
-
-def origin(value: Any) -> str:
-    name = text(255)(value)
-    if not _ORIGIN.match(name):
-        raise vol.Invalid(f"{name!r} is not an origin like https://homeassistant.local:8123")
-    return name
+host = matching(r"^[A-Za-z0-9_.:%-]+$", 253, "{!r} is not a host name or IP address")
+origin = matching(
+    r"^https?://[^/\s?#]+$", 255, "{!r} is not an origin like https://homeassistant.local:8123"
+)
 
 
 def section(schema: dict[Any, Any]) -> vol.Schema:

@@ -152,6 +152,20 @@ pin = 3
     assert len(problems) == 8
 
 
+def test_hosts_and_origins_are_checked(tmp_path: Path) -> None:
+    text = """
+[agent]
+advertise_host = "garden pi"
+[security]
+allowed_origins = ["https://ha.local:8123", "ftp://ha.local"]
+"""
+    assert problems_of(write_config(tmp_path / "c", text)) == [
+        "agent.advertise_host: 'garden pi' is not a host name or IP address",
+        "security.allowed_origins[1]: 'ftp://ha.local' is not an origin like "
+        "https://homeassistant.local:8123",
+    ]
+
+
 def test_section_of_the_wrong_type(tmp_path: Path) -> None:
     problems = problems_of(write_config(tmp_path / "c", 'agent = "x"\n'))
     assert problems == ["agent: expected a dictionary"]
