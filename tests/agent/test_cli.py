@@ -16,6 +16,7 @@ from pi_secure_ws_protocol.secret import normalize_secret
 from PIL import Image
 
 from pi_agent import cli, ctl, pki, provision
+from pi_agent.config import BlocklistSettings, Limits, Security
 from pi_agent.credentials import CredentialStore
 from pi_agent.errors import CliError, ProvisionError
 
@@ -126,6 +127,12 @@ def test_init_config_is_valid_with_demo_devices(config_dir: Path, pairing: dict[
             image.verify()
     text = (config_dir / "agent.toml").read_text()
     assert "# Seconds from TCP accept to a completed login" in text
+    # The template writes out the defaults, not other values.
+    assert (config.limits, config.blocklist, config.security) == (
+        Limits(),
+        BlocklistSettings(),
+        Security(),
+    )
 
 
 def test_init_on_a_pi_comments_the_devices_out(run: Run, config_dir: Path) -> None:
