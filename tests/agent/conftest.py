@@ -1,18 +1,17 @@
-"""Fixtures for the agent tests: a real agent on loopback, real TLS, real SCRAM."""
+"""Fixtures for the agent tests: a real agent on loopback, real TLS, real SCRAM.
+
+The harness itself is the shared test-support package (tests/support, ``pi_secure_ws_testing``).
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from agent_harness import RunningAgent, running_agent
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent, running_agent
 
 
 @pytest.fixture
@@ -23,7 +22,7 @@ async def agent(tmp_path: Path) -> AsyncIterator[RunningAgent]:
 
 
 @pytest.fixture
-def agent_factory(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[RunningAgent]]:
+def agent_factory(tmp_path: Path) -> AgentFactory:
     """``async with agent_factory(toml, clients={...}) as agent:`` for custom configs."""
     counter = iter(range(1000))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import BinaryPayload
 from pi_secure_ws_protocol.errors import CommandError
+from pi_secure_ws_testing.agent import RunningAgent
 from PIL import Image
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.binary import encode_frame
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import CannotConnect, CommandError, RequestTimeout
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.wire import insecure_context, raw_exchange, scram_login
 from PIL import Image
-from test_login import insecure_context, scram_login
-from test_session import raw_exchange
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

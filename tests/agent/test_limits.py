@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import Blocked, CannotConnect, CommandError, InvalidAuth
 from pi_secure_ws_protocol.secret import generate_secret
-from test_login import insecure_context, raw_connect, scram_login
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.wire import insecure_context, raw_connect, scram_login
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -257,7 +257,7 @@ async def test_failed_logins_block_with_growing_backoff(agent_factory: Factory) 
 
 
 async def test_blocks_survive_a_restart(agent_factory: Factory, tmp_path: Any) -> None:
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     slow = FAST.replace("base_delay = 0.4", "base_delay = 30").replace(
         "max_delay = 1.6", "max_delay = 60"
@@ -388,7 +388,7 @@ def test_sslyze_mozilla_modern(tmp_path: Any) -> None:
     if sslyze is None and sys.version_info >= (3, 14):
         pytest.skip("sslyze does not install on Python 3.14 yet (scripts/setup)")
     assert sslyze, "sslyze is installed by scripts/setup"
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     ready = threading.Event()
     done = threading.Event()

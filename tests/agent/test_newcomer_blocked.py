@@ -7,10 +7,10 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol.client import describe_os_error
 from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth
 from pi_secure_ws_protocol.secret import generate_secret
+from pi_secure_ws_testing.agent import RunningAgent
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import make_config_dir
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 from pi_secure_ws_protocol.const import CloseCode
 from pi_secure_ws_protocol.errors import InvalidAuth
+from pi_secure_ws_testing.agent import make_config_dir
 
 PI_AGENT = [sys.executable, "-m", "pi_agent"]
 SPRINKLER = """

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import pytest
-from agent_harness import RunningAgent
 from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
@@ -16,6 +15,8 @@ from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth, RequestTimeout
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ServerExchange, make_verifier
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.wire import raw_exchange
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
@@ -33,24 +34,6 @@ dimmable = true
 ROLES = {"homeassistant": "control", "wall_panel": "viewer", "owner": "admin"}
 HELLO_AGENT = {"id": "fake", "name": "Fake", "version": "0"}
 HELLO_SESSION = {"client_id": "homeassistant", "role": "control"}
-
-
-async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, object]:
-    client = await agent.connected_client()
-    ws = client._ws
-    assert ws is not None
-    future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-    original = client._handle_text
-
-    def capture(frame: str) -> None:
-        data = json.loads(frame)
-        if data["type"] == m.ERROR and not future.done():
-            future.set_result(data)
-        original(frame)
-
-    client._handle_text = capture  # type: ignore[method-assign]
-    await ws.send(text)
-    return await asyncio.wait_for(future, 5)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +199,7 @@ async def test_client_reconnects_and_resynchronises(agent: RunningAgent) -> None
 
 async def test_client_returns_quickly_after_an_agent_restart(agent_factory: Factory) -> None:
     """A 1001 "going away" close means a restart: retry at once, not after the long back-off."""
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     async with agent_factory() as agent:
         config_dir, port, secrets = agent.config_dir, agent.port, dict(agent.secrets)
