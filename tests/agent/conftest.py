@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_testing.agent import AgentFactory, RunningAgent, running_agent
 
 
@@ -30,3 +31,12 @@ def agent_factory(tmp_path: Path) -> AgentFactory:
         return running_agent(tmp_path / f"agent{next(counter)}", toml, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[AgentClient]]:
+    """Clients a test made by hand (not through ``agent.client()``): closed at its end."""
+    clients: list[AgentClient] = []
+    yield clients
+    for client in clients:
+        await client.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -15,22 +13,14 @@ from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth, RequestTimeout
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ServerExchange, make_verifier
-from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
+from pi_secure_ws_testing.agent_toml import PORCH_LIGHT
 from pi_secure_ws_testing.wire import raw_exchange
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
 from pi_agent.credentials import CredentialStore
 
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
-
-LIGHT = """
-[[light]]
-id = "porch"
-name = "Porch"
-pin = 17
-dimmable = true
-"""
 ROLES = {"homeassistant": "control", "wall_panel": "viewer", "owner": "admin"}
 HELLO_AGENT = {"id": "fake", "name": "Fake", "version": "0"}
 HELLO_SESSION = {"client_id": "homeassistant", "role": "control"}
@@ -77,8 +67,8 @@ async def test_errors_carry_the_request_id_and_name_the_problem(agent: RunningAg
     assert "system" in states
 
 
-async def test_roles_are_enforced_before_hardware(agent_factory: Factory) -> None:
-    async with agent_factory(LIGHT, clients=ROLES) as agent:
+async def test_roles_are_enforced_before_hardware(agent_factory: AgentFactory) -> None:
+    async with agent_factory(PORCH_LIGHT, clients=ROLES) as agent:
         light = agent.app.devices["porch"]
         pin = light._output.pin  # type: ignore[attr-defined]
         viewer = await agent.connected_client("wall_panel")
@@ -103,8 +93,8 @@ async def test_roles_are_enforced_before_hardware(agent_factory: Factory) -> Non
         assert agent.app.exit_code == 75
 
 
-async def test_changes_are_pushed_to_every_client(agent_factory: Factory) -> None:
-    async with agent_factory(LIGHT, clients=ROLES) as agent:
+async def test_changes_are_pushed_to_every_client(agent_factory: AgentFactory) -> None:
+    async with agent_factory(PORCH_LIGHT, clients=ROLES) as agent:
         watcher = await agent.connected_client("wall_panel")
         seen: asyncio.Queue[StateChanged] = asyncio.Queue()
         watcher.add_listener(lambda e: seen.put_nowait(e) if isinstance(e, StateChanged) else None)
@@ -117,7 +107,7 @@ async def test_changes_are_pushed_to_every_client(agent_factory: Factory) -> Non
         assert watcher.states["porch"]["brightness"] == 128
 
 
-async def test_message_flood_is_rate_limited(agent_factory: Factory) -> None:
+async def test_message_flood_is_rate_limited(agent_factory: AgentFactory) -> None:
     async with agent_factory("[limits]\nmessages_per_second = 20\n") as agent:
         client = await agent.connected_client()
         results = await asyncio.gather(*(client.ping() for _ in range(120)), return_exceptions=True)
@@ -131,7 +121,7 @@ async def test_message_flood_is_rate_limited(agent_factory: Factory) -> None:
 
 
 async def test_rotation_and_removal_close_only_the_affected_sessions(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(clients=ROLES) as agent:
         ha = await agent.connected_client("homeassistant")
@@ -165,7 +155,7 @@ async def test_rotation_and_removal_close_only_the_affected_sessions(
             await agent.client("wall_panel").connect()
 
 
-async def test_close_code_for_revoked_credentials(agent_factory: Factory) -> None:
+async def test_close_code_for_revoked_credentials(agent_factory: AgentFactory) -> None:
     async with agent_factory(clients=ROLES) as agent:
         client = await agent.connected_client("wall_panel")
         ws = client._ws
@@ -197,7 +187,7 @@ async def test_client_reconnects_and_resynchronises(agent: RunningAgent) -> None
     assert client.stats["connects"] == 2
 
 
-async def test_client_returns_quickly_after_an_agent_restart(agent_factory: Factory) -> None:
+async def test_client_returns_quickly_after_an_agent_restart(agent_factory: AgentFactory) -> None:
     """A 1001 "going away" close means a restart: retry at once, not after the long back-off."""
     from pi_secure_ws_testing.agent import running_agent
 

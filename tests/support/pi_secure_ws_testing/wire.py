@@ -5,6 +5,7 @@ never would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from typing import Any
@@ -26,16 +27,41 @@ def insecure_context() -> ssl.SSLContext:
     return context
 
 
-async def raw_connect(agent: RunningAgent, path: str = PATH, **kwargs: Any) -> ClientConnection:
-    """A WSS connection to ``agent`` with no login done."""
+async def raw_connect(
+    agent: RunningAgent, path: str = PATH, *, source: str | None = None, **kwargs: Any
+) -> ClientConnection:
+    """A WSS connection to ``agent`` with no login done; from the loopback address ``source``
+    when given (each 127.x.y.z is another machine to the agent's block list)."""
     kwargs.setdefault("subprotocols", [SUBPROTOCOL])
-    return await connect(
-        f"wss://127.0.0.1:{agent.port}{path}",
+    kwargs.setdefault("compression", None)
+    kwargs.setdefault("open_timeout", 5)
+    if source is not None:
+        kwargs.setdefault("local_addr", (source, 0))
+    return await connect(f"wss://127.0.0.1:{agent.port}{path}", ssl=insecure_context(), **kwargs)
+
+
+async def http_exchange(
+    agent: RunningAgent, request: bytes, source: str | None = None
+) -> tuple[int, bytes, bytes]:
+    """Status (0: no HTTP answer), head and body of the agent's answer to a hand-written
+    ``request`` over TLS, sent from ``source`` when given."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        agent.port,
         ssl=insecure_context(),
-        compression=None,
-        open_timeout=5,
-        **kwargs,
+        local_addr=(source, 0) if source is not None else None,
     )
+    writer.write(request)
+    await writer.drain()
+    data = b""
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(4096):
+                data += chunk
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, head, body
 
 
 def leaf_of(ws: ClientConnection) -> bytes:
