@@ -25,45 +25,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_process import client_context, make_agent_config, start_agent, stop_agent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL
+from pi_secure_ws_testing import benchmarking
+from pi_secure_ws_testing.benchmarking import (
+    client_context,
+    make_agent_config,
+    percentile,
+    run_floor_server,
+    start_agent,
+    stop_agent,
+)
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def ms(value: float) -> str:
-    return f"{value * 1000:7.2f} ms"
+    return f"{benchmarking.ms(value)} ms"
 
 
 def floor_server_process(cert_dir: str, ready: Any) -> None:
     """A bare websockets TLS echo server with the agent's own certificate and TLS settings."""
-    from pi_agent.pki import server_ssl_context
 
     async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
 
-    async def main() -> None:
-        async with serve(
-            echo,
-            "127.0.0.1",
-            0,
-            ssl=server_ssl_context(Path(cert_dir)),
-            compression=None,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-        ) as server:
-            ready.send(server.sockets[0].getsockname()[1])
-            await asyncio.Future()
-
-    asyncio.run(main())
+    run_floor_server(echo, cert_dir, ready.send)
 
 
 async def measure_connects(
