@@ -7,8 +7,8 @@ Kept in the sprinkler controller's state file so a restart does not hand out a f
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Callable, Collection
+from datetime import date, datetime
 from typing import Final
 
 from pi_agent.state_store import StateStore
@@ -16,16 +16,23 @@ from pi_agent.state_store import StateStore
 WATERED_KEY: Final = "watered_today"
 
 
-def _today() -> str:
-    return datetime.now().date().isoformat()  # the Pi's own (local) day
+def _local_today() -> date:
+    return datetime.now().date()  # the Pi's own (local) day
 
 
 class WateringLedger:
     """Seconds each zone was open today, persisted (coalesced) through the state store."""
 
-    def __init__(self, store: StateStore, zone_ids: Collection[str]) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        zone_ids: Collection[str],
+        *,
+        today: Callable[[], date] = _local_today,
+    ) -> None:
         self._store = store
-        self._day = _today()
+        self._today = today
+        self._day = today().isoformat()
         self._seconds: dict[str, float] = {}
         saved = store.get(WATERED_KEY)
         if isinstance(saved, dict) and saved.get("date") == self._day:
@@ -41,7 +48,7 @@ class WateringLedger:
                     self._seconds[zone_id] = float(value)
 
     def _roll(self) -> None:
-        today = _today()
+        today = self._today().isoformat()
         if today != self._day:
             self._day, self._seconds = today, {}
 
