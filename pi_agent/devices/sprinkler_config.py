@@ -232,6 +232,23 @@ class ControllerSettings:
             ),
         )
 
+    def capabilities(self) -> dict[str, Any]:
+        """What a client needs to build its UI, as the wire carries it."""
+        return {
+            "zones": [
+                {
+                    "id": zone.id,
+                    "name": zone.name,
+                    "default_seconds": zone.default_seconds,
+                    "max_seconds": zone.max_seconds,
+                }
+                for zone in self.zones.values()
+            ],
+            "max_concurrent": self.max_concurrent,
+            "max_run_seconds": self.max_run_seconds,
+            "has_pump": self.pump is not None,
+        }
+
     @property
     def supply(self) -> Supply | None:
         return None if self.pump is None else self.pump.supply

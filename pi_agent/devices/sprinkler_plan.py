@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from pi_agent.devices.sprinkler_config import ControllerSettings
+from pi_agent.devices.base import Refused
+from pi_agent.devices.sprinkler_config import ControllerSettings, iso
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,31 @@ def with_run(plan: Plan, index: int, run: Run) -> Plan:
     return replace(plan, runs=(*plan.runs[:index], run, *plan.runs[index + 1 :]))
 
 
-def run_zone(plan: Plan, now: Now, zone: str, seconds: float) -> Plan:
-    """Water ``zone`` for ``seconds``: queued, or a started run's timer set anew from now.
+def run_zone(plan: Plan, now: Now, zone_id: str, seconds: float) -> Plan:
+    """Water ``zone_id`` for ``seconds``: queued, or a started run's timer set anew from now.
 
     Running again never extends a run past its limit (max continuous time, the day's cap).
+    Raises Refused, with the reason, over a limit, in a rain delay or when already queued.
     """
+    zone = plan.settings.zones[zone_id]
+    if seconds > zone.max_seconds:
+        raise Refused(
+            f"zone {zone.id!r} may run at most {zone.max_seconds:g} s ({zone.limit_source}); "
+            f"{seconds:g} s was asked"
+        )
+    if plan.rain_delay_active(now):
+        raise Refused(
+            f"rain delay until {iso(plan.rain_delay_until)}: zone {zone.id!r} was not "
+            "started; clear the rain delay to water now"
+        )
     t = now.monotonic
+    if zone.counts_daily and watered_left(plan, zone.id, t) <= 0:
+        raise Refused(
+            f"zone {zone.id!r} has watered its max_seconds_per_day "
+            f"({zone.max_seconds_per_day:g} s) today"
+        )
     for index, run in enumerate(plan.runs):
-        if run.zone != zone:
+        if run.zone != zone_id:
             continue
         if run.phase is Phase.STARTING:
             return with_run(plan, index, replace(run, seconds=seconds))
@@ -130,7 +148,28 @@ def run_zone(plan: Plan, now: Now, zone: str, seconds: float) -> Plan:
             ends_at=now.wall + timedelta(seconds=deadline - t),
         )
         return with_run(plan, index, restarted)
-    return replace(plan, queue=(*plan.queue, Queued(zone, seconds)))
+    position = plan.position(zone_id)
+    if position is not None:
+        raise Refused(
+            f"zone {zone.id!r} is already queued (position {position}); stop it to "
+            "take it out of the queue"
+        )
+    return replace(plan, queue=(*plan.queue, Queued(zone_id, seconds)))
+
+
+def run_answer(plan: Plan, now: Now, zone: str, seconds: float) -> dict[str, Any]:
+    """What ``run`` answers once the plan took it (and its pass ran)."""
+    answer: dict[str, Any] = {"zone": zone, "seconds": seconds}
+    active = plan.run_of(zone)
+    if active is None:
+        answer["status"] = "queued"
+        answer["position"] = plan.position(zone)
+        return answer
+    answer["status"] = "starting" if active.phase is Phase.STARTING else "running"
+    answer["ends_at"] = iso(active.ends_at)
+    if active.phase is not Phase.STARTING and active.deadline < now.monotonic + seconds:
+        answer["capped"] = True  # the run ends at its limit, sooner than asked
+    return answer
 
 
 def stop_zone(plan: Plan, zone: str) -> tuple[Plan, bool]:
@@ -158,3 +197,51 @@ def _stopping(runs: tuple[Run, ...], chosen: Callable[[Run], bool]) -> tuple[Run
         elif run.phase is Phase.OPEN:
             kept.append(replace(run, stop_requested=True))
     return tuple(kept)
+
+
+def watered_left(plan: Plan, zone: str, now: float) -> float:
+    """Seconds ``zone`` may still be open today (a running run counts as it goes)."""
+    cap = plan.settings.zones[zone].max_seconds_per_day
+    if cap is None:
+        return math.inf
+    used = plan.watered.get(zone, 0.0)
+    for run in plan.runs:
+        if run.zone == zone and run.phase is not Phase.STARTING:
+            used += max(0.0, now - run.opened_at)
+    return cap - used
+
+
+def open_for(plan: Plan, now: float) -> dict[str, float]:
+    """How long each open valve of a started run has been open: what a stop or fault accounts."""
+    return {
+        run.zone: now - run.opened_at
+        for run in plan.runs
+        if run.phase is not Phase.STARTING and plan.valve(run.zone).on
+    }
+
+
+def state(plan: Plan, now: float, *, fault: str | None) -> dict[str, Any]:
+    """The controller's state as the wire carries it (``plan`` with the relays' real levels)."""
+    zones: dict[str, Any] = {}
+    for zone_id in plan.settings.zones:
+        run = plan.run_of(zone_id)
+        remaining: float | None = None
+        ends_at: datetime | None = None
+        if run is not None and run.phase is not Phase.STARTING:
+            remaining = round(max(0.0, run.deadline - now), 1)
+            if run.phase is Phase.CLOSING:
+                remaining = 0.0
+            ends_at = run.ends_at
+        zones[zone_id] = {
+            "open": plan.valve(zone_id).on,
+            "remaining": remaining,
+            "ends_at": iso(ends_at),
+        }
+    return {
+        "zones": zones,
+        "queue": [{"zone": item.zone, "seconds": item.seconds} for item in plan.queue],
+        "running": [run.zone for run in plan.runs],
+        "pump": None if plan.pump is None else plan.pump.on,
+        "rain_delay_until": iso(plan.rain_delay_until),
+        "fault": fault,
+    }

@@ -16,14 +16,21 @@ so a wall-clock jump never shortens or extends a run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
 from pi_agent.devices.sprinkler_config import Supply
-from pi_agent.devices.sprinkler_plan import Now, Phase, Plan, RelayState, Run, with_run
+from pi_agent.devices.sprinkler_plan import (
+    Now,
+    Phase,
+    Plan,
+    RelayState,
+    Run,
+    watered_left,
+    with_run,
+)
 
 # The controller never sleeps less than this: a deadline may be met this late, never a busy loop.
 MIN_SLEEP: Final = 0.005
@@ -212,27 +219,6 @@ def deadlines(now: float, plan: Plan) -> Deadlines:
             if state.on:
                 valves[zone] = plan.closing_until
     return Deadlines(valves, pump)
-
-
-def watered_left(plan: Plan, zone: str, now: float) -> float:
-    """Seconds ``zone`` may still be open today (a running run counts as it goes)."""
-    cap = plan.settings.zones[zone].max_seconds_per_day
-    if cap is None:
-        return math.inf
-    used = plan.watered.get(zone, 0.0)
-    for run in plan.runs:
-        if run.zone == zone and run.phase is not Phase.STARTING:
-            used += max(0.0, now - run.opened_at)
-    return cap - used
-
-
-def open_for(plan: Plan, now: float) -> dict[str, float]:
-    """How long each open valve of a started run has been open: what a stop or fault accounts."""
-    return {
-        run.zone: now - run.opened_at
-        for run in plan.runs
-        if run.phase is not Phase.STARTING and plan.valve(run.zone).on
-    }
 
 
 def _pump_wanted(plan: Plan, now: float) -> bool:

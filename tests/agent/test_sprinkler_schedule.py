@@ -7,19 +7,27 @@ controller on real pins is tested in test_sprinklers.py and over the wire in tes
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from pi_agent.devices.base import Refused
 from pi_agent.devices.sprinkler_config import ControllerSettings, Supply
 from pi_agent.devices.sprinkler_plan import (
     Now,
     Phase,
     Plan,
+    Queued,
     clear_queue,
+    open_for,
+    run_answer,
     run_zone,
     stop_all,
     stop_zone,
+    watered_left,
 )
 from pi_agent.devices.sprinkler_schedule import (
     MIN_SLEEP,
@@ -27,10 +35,8 @@ from pi_agent.devices.sprinkler_schedule import (
     Switch,
     deadlines,
     next_wake,
-    open_for,
     step,
     switched,
-    watered_left,
 )
 
 T0 = 1000.0  # the fake monotonic clock's start
@@ -372,9 +378,11 @@ def test_a_zone_without_a_day_cap_is_not_counted() -> None:
 def test_rain_delay_holds_the_queue_and_ends_by_the_wall_clock() -> None:
     garden = Garden(settings())
     garden.run("lawn", 5)
-    garden.plan = replace(garden.plan, rain_delay_until=WALL0 + timedelta(seconds=60))
     garden.run("beds", 5)
+    garden.plan = replace(garden.plan, rain_delay_until=WALL0 + timedelta(seconds=60))
     assert garden.plan.rain_delay_active(garden.now())
+    with pytest.raises(Refused, match=r"rain delay until 2026-06-01T05:01:00.000\+00:00"):
+        run_zone(garden.plan, garden.now(), "hedge", 5)
     garden.sleep()  # the running zone finishes its run
     assert garden.log == [(0.0, "lawn", True), (5.0, "lawn", False)]
     assert next_wake(garden.now(), garden.plan) == 55
@@ -402,8 +410,9 @@ def test_a_wall_clock_jump_moves_neither_deadline_nor_lag() -> None:
 
 def test_a_wall_clock_jump_ends_a_rain_delay_and_a_backward_one_keeps_it() -> None:
     garden = Garden(settings())
-    garden.plan = replace(garden.plan, rain_delay_until=WALL0 + timedelta(hours=2))
-    garden.run("lawn", 5)
+    until = WALL0 + timedelta(hours=2)
+    garden.plan = replace(garden.plan, queue=(Queued("lawn", 5),), rain_delay_until=until)
+    garden.settle()
     garden.advance(1, wall=-86400)
     garden.settle()
     assert garden.plan.rain_delay_active(garden.now())
@@ -493,3 +502,60 @@ def test_the_settings_decide_the_supply_once() -> None:
     pump = settings(pump={"type": "master_valve"}).pump
     assert pump is not None
     assert (pump.supply, pump.name) == (Supply.MASTER_VALVE, "Master valve")
+
+
+@pytest.mark.parametrize(
+    ("zone", "seconds", "reason"),
+    [
+        ("lawn", 61, "'lawn' may run at most 60 s (the controller's max_run_seconds); 61 s"),
+        ("beds", 11, "'beds' may run at most 10 s (its max_seconds); 11 s was asked"),
+        ("hedge", 1, "'hedge' is already queued (position 1); stop it"),
+    ],
+)
+def test_runs_over_a_limit_or_queued_twice_are_refused(
+    zone: str, seconds: float, reason: str
+) -> None:
+    config = settings()
+    config = replace(
+        config,
+        zones={
+            **config.zones,
+            "beds": replace(config.zones["beds"], max_seconds=10, limit_source="its max_seconds"),
+        },
+    )
+    garden = Garden(config)
+    garden.run("lawn", 5)
+    garden.run("hedge", 5)
+    with pytest.raises(Refused, match=re.escape(reason)):
+        run_zone(garden.plan, garden.now(), zone, seconds)
+
+
+def test_the_answer_to_run_says_what_became_of_it() -> None:
+    garden = Garden(settings(pump={"type": "master_valve"}, max_run_seconds=10))
+    garden.run("lawn", 5)
+    assert run_answer(garden.plan, garden.now(), "lawn", 5) == {
+        "zone": "lawn",
+        "seconds": 5,
+        "status": "starting",
+        "ends_at": None,
+    }
+    garden.run("beds", 5)
+    assert run_answer(garden.plan, garden.now(), "beds", 5)["position"] == 1
+    garden.sleep()
+    garden.advance(6)
+    garden.run("lawn", 8)
+    assert run_answer(garden.plan, garden.now(), "lawn", 8) == {
+        "zone": "lawn",
+        "seconds": 8,
+        "status": "running",
+        "ends_at": "2026-06-01T05:00:11.000+00:00",
+        "capped": True,
+    }
+
+
+def test_the_day_cap_refuses_a_zone_that_used_its_allowance() -> None:
+    garden = Garden(settings(max_seconds_per_day=3))
+    garden.run("lawn", 3)
+    garden.run_until_idle()
+    with pytest.raises(Refused, match=r"'lawn' has watered its max_seconds_per_day \(3 s\) today"):
+        run_zone(garden.plan, garden.now(), "lawn", 1)

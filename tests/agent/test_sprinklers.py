@@ -8,7 +8,6 @@ and that deadlines are kept with nobody calling.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import re
@@ -636,9 +635,10 @@ def test_config_defaults_and_used_pins() -> None:
 
 
 async def test_re_sending_run_never_extends_the_continuous_cap(rig: Rig) -> None:
-    controller = await rig.start(section(min_switch_interval=0.0))
     cap = 0.5
-    controller._zones["lawn"] = dataclasses.replace(controller._zones["lawn"], max_seconds=cap)
+    config = section(min_switch_interval=0.0)
+    config["zone"][0]["max_seconds"] = cap
+    controller = await rig.start(config)
     first = await call(controller, "run", {"zone": "lawn", "seconds": cap})
     assert first["status"] == "running"
     opened = rig.switched(ZONE_PINS["lawn"], True)
