@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import voluptuous as vol
+from pi_secure_ws_protocol.devices.sprinklers import SprinklerCapabilities, Zone
 
 from pi_agent.devices.gpio import bcm_pin, boolean, display_name, seconds, slug
 
@@ -232,22 +233,22 @@ class ControllerSettings:
             ),
         )
 
-    def capabilities(self) -> dict[str, Any]:
-        """What a client needs to build its UI, as the wire carries it."""
-        return {
-            "zones": [
-                {
-                    "id": zone.id,
-                    "name": zone.name,
-                    "default_seconds": zone.default_seconds,
-                    "max_seconds": zone.max_seconds,
-                }
+    def capabilities(self) -> SprinklerCapabilities:
+        """What a client needs to build its UI."""
+        return SprinklerCapabilities(
+            zones=tuple(
+                Zone(
+                    id=zone.id,
+                    name=zone.name,
+                    default_seconds=zone.default_seconds,
+                    max_seconds=zone.max_seconds,
+                )
                 for zone in self.zones.values()
-            ],
-            "max_concurrent": self.max_concurrent,
-            "max_run_seconds": self.max_run_seconds,
-            "has_pump": self.pump is not None,
-        }
+            ),
+            max_concurrent=self.max_concurrent,
+            max_run_seconds=self.max_run_seconds,
+            has_pump=self.pump is not None,
+        )
 
     @property
     def supply(self) -> Supply | None:

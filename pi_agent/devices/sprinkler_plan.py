@@ -12,7 +12,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
+
+from pi_secure_ws_protocol.devices.sprinklers import (
+    QueuedRun,
+    RunAnswer,
+    RunStatus,
+    SprinklerState,
+    ZoneState,
+)
 
 from pi_agent.devices.base import Refused
 from pi_agent.devices.sprinkler_config import ControllerSettings, iso
@@ -157,19 +165,21 @@ def run_zone(plan: Plan, now: Now, zone_id: str, seconds: float) -> Plan:
     return replace(plan, queue=(*plan.queue, Queued(zone_id, seconds)))
 
 
-def run_answer(plan: Plan, now: Now, zone: str, seconds: float) -> dict[str, Any]:
+def run_answer(plan: Plan, now: Now, zone: str, seconds: float) -> RunAnswer:
     """What ``run`` answers once the plan took it (and its pass ran)."""
-    answer: dict[str, Any] = {"zone": zone, "seconds": seconds}
     active = plan.run_of(zone)
     if active is None:
-        answer["status"] = "queued"
-        answer["position"] = plan.position(zone)
-        return answer
-    answer["status"] = "starting" if active.phase is Phase.STARTING else "running"
-    answer["ends_at"] = iso(active.ends_at)
-    if active.phase is not Phase.STARTING and active.deadline < now.monotonic + seconds:
-        answer["capped"] = True  # the run ends at its limit, sooner than asked
-    return answer
+        status, position = RunStatus.QUEUED, plan.position(zone)
+        return RunAnswer(zone=zone, seconds=seconds, status=status, position=position)
+    started = active.phase is not Phase.STARTING
+    return RunAnswer(
+        zone=zone,
+        seconds=seconds,
+        status=RunStatus.RUNNING if started else RunStatus.STARTING,
+        ends_at=active.ends_at,
+        # The run ends at its limit, sooner than asked.
+        capped=started and active.deadline < now.monotonic + seconds,
+    )
 
 
 def stop_zone(plan: Plan, zone: str) -> tuple[Plan, bool]:
@@ -220,9 +230,9 @@ def open_for(plan: Plan, now: float) -> dict[str, float]:
     }
 
 
-def state(plan: Plan, now: float, *, fault: str | None) -> dict[str, Any]:
-    """The controller's state as the wire carries it (``plan`` with the relays' real levels)."""
-    zones: dict[str, Any] = {}
+def state(plan: Plan, now: float, *, fault: str | None) -> SprinklerState:
+    """The controller's state for clients (``plan`` with the relays' real levels)."""
+    zones: dict[str, ZoneState] = {}
     for zone_id in plan.settings.zones:
         run = plan.run_of(zone_id)
         remaining: float | None = None
@@ -232,16 +242,14 @@ def state(plan: Plan, now: float, *, fault: str | None) -> dict[str, Any]:
             if run.phase is Phase.CLOSING:
                 remaining = 0.0
             ends_at = run.ends_at
-        zones[zone_id] = {
-            "open": plan.valve(zone_id).on,
-            "remaining": remaining,
-            "ends_at": iso(ends_at),
-        }
-    return {
-        "zones": zones,
-        "queue": [{"zone": item.zone, "seconds": item.seconds} for item in plan.queue],
-        "running": [run.zone for run in plan.runs],
-        "pump": None if plan.pump is None else plan.pump.on,
-        "rain_delay_until": iso(plan.rain_delay_until),
-        "fault": fault,
-    }
+        zones[zone_id] = ZoneState(
+            open=plan.valve(zone_id).on, remaining=remaining, ends_at=ends_at
+        )
+    return SprinklerState(
+        zones=zones,
+        queue=tuple(QueuedRun(zone=item.zone, seconds=item.seconds) for item in plan.queue),
+        running=tuple(run.zone for run in plan.runs),
+        pump=None if plan.pump is None else plan.pump.on,
+        rain_delay_until=plan.rain_delay_until,
+        fault=fault,
+    )

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import voluptuous as vol
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
+from pi_secure_ws_protocol.devices.sprinklers import DEVICE_ID, SprinklerAction
 
 from pi_agent.devices import sprinkler_plan
 from pi_agent.devices import sprinkler_schedule as schedule
@@ -67,7 +69,6 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-DEVICE_ID: Final = "sprinklers"
 STATE_FILE_NAME: Final = "sprinklers.json"
 # A pass settles in a handful of steps; more means a scheduling bug, which the fail safe handles.
 _MAX_STEPS_PER_PASS: Final = 1000
@@ -89,7 +90,7 @@ class _Zone:
 class SprinklerController(Device):
     """Every zone, the pump, the queue and the rain delay, behind one device."""
 
-    kind = "sprinkler_controller"
+    kind = DeviceKind.SPRINKLER_CONTROLLER
     stop_rank = 0
 
     def __init__(
@@ -133,31 +134,30 @@ class SprinklerController(Device):
         run_seconds = seconds(0.0, LONGEST_RUN, min_included=False)
         actions = (
             Action(
-                "run",
+                SprinklerAction.RUN,
                 self._run,
                 vol.Schema({vol.Required("zone"): zone, vol.Optional("seconds"): run_seconds}),
             ),
-            Action("stop", self._stop_zone, vol.Schema({vol.Required("zone"): zone})),
-            Action("stop_all", self._stop_all),
-            Action("clear_queue", self._clear_queue),
+            Action(SprinklerAction.STOP, self._stop_zone, vol.Schema({vol.Required("zone"): zone})),
+            Action(SprinklerAction.STOP_ALL, self._stop_all),
+            Action(SprinklerAction.CLEAR_QUEUE, self._clear_queue),
             Action(
-                "set_rain_delay",
+                SprinklerAction.SET_RAIN_DELAY,
                 self._set_rain_delay,
                 vol.Schema({vol.Required("until"): parse_until}),
             ),
-            Action("clear_rain_delay", self._clear_rain_delay),
+            Action(SprinklerAction.CLEAR_RAIN_DELAY, self._clear_rain_delay),
         )
         return {action.name: action for action in actions}
 
     # -- Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        return self.settings.capabilities()
+        return self.settings.capabilities().to_wire()
 
     def state(self) -> dict[str, Any]:
-        return sprinkler_plan.state(
-            self._bank.observe(self._plan), self._clock.monotonic(), fault=self._fault
-        )
+        plan = self._bank.observe(self._plan)
+        return sprinkler_plan.state(plan, self._clock.monotonic(), fault=self._fault).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -202,7 +202,7 @@ class SprinklerController(Device):
         self._plan = sprinkler_plan.run_zone(self._observed(), now, zone.id, run_seconds)
         self._fault = None
         self._changed()
-        return sprinkler_plan.run_answer(self._plan, now, zone.id, run_seconds)
+        return sprinkler_plan.run_answer(self._plan, now, zone.id, run_seconds).to_wire()
 
     async def _stop_zone(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()

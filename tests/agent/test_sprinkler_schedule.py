@@ -533,18 +533,18 @@ def test_runs_over_a_limit_or_queued_twice_are_refused(
 def test_the_answer_to_run_says_what_became_of_it() -> None:
     garden = Garden(settings(pump={"type": "master_valve"}, max_run_seconds=10))
     garden.run("lawn", 5)
-    assert run_answer(garden.plan, garden.now(), "lawn", 5) == {
+    assert run_answer(garden.plan, garden.now(), "lawn", 5).to_wire() == {
         "zone": "lawn",
         "seconds": 5,
         "status": "starting",
         "ends_at": None,
     }
     garden.run("beds", 5)
-    assert run_answer(garden.plan, garden.now(), "beds", 5)["position"] == 1
+    assert run_answer(garden.plan, garden.now(), "beds", 5).position == 1
     garden.sleep()
     garden.advance(6)
     garden.run("lawn", 8)
-    assert run_answer(garden.plan, garden.now(), "lawn", 8) == {
+    assert run_answer(garden.plan, garden.now(), "lawn", 8).to_wire() == {
         "zone": "lawn",
         "seconds": 8,
         "status": "running",
