@@ -2,19 +2,26 @@
 
 ``Garden`` runs what the controller runs (pass after pass of ``step`` until it settles, then sleep
 ``next_wake``) on a clock the test moves, and logs every relay command with its moment. The real
-controller on real pins is tested in test_sprinklers.py and over the wire in test_outputs_off.py.
+controller on real pins is tested in test_sprinklers.py and over the wire in test_outputs_off.py;
+at the end of this file it runs on a fake clock too, to show it reads no other.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from pi_secure_ws_protocol.const import Role
 
-from pi_agent.devices.base import Refused
+from pi_agent.devices import sprinklers
+from pi_agent.devices.base import CallContext, DeviceContext, Refused
 from pi_agent.devices.sprinkler_config import ControllerSettings, Supply
 from pi_agent.devices.sprinkler_plan import (
     Now,
@@ -29,6 +36,9 @@ from pi_agent.devices.sprinkler_plan import (
     stop_zone,
     watered_left,
 )
+from pi_agent.devices.sprinkler_plan import (
+    state as plan_state,
+)
 from pi_agent.devices.sprinkler_schedule import (
     MIN_SLEEP,
     RainDelayEnded,
@@ -38,7 +48,10 @@ from pi_agent.devices.sprinkler_schedule import (
     step,
     switched,
 )
+from pi_agent.devices.watering_ledger import WateringLedger
+from pi_agent.state_store import StateStore
 
+CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
 T0 = 1000.0  # the fake monotonic clock's start
 WALL0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 PUMP = "pump"  # the pump or master valve, in the log
@@ -77,9 +90,30 @@ class Garden:
         self.monotonic += seconds
         self.wall += timedelta(seconds=seconds if wall is None else wall)
 
-    def run(self, zone: str, seconds: float) -> None:
+    def run(self, zone: str, seconds: float) -> dict[str, Any]:
+        """What the controller's ``run`` does: the plan takes it, a pass runs, it answers."""
         self.plan = run_zone(self.plan, self.now(), zone, seconds)
         self.settle()
+        return run_answer(self.plan, self.now(), zone, seconds).to_wire()
+
+    def stop(self, zone: str) -> bool:
+        self.plan, stopped = stop_zone(self.plan, zone)
+        self.settle()
+        return stopped
+
+    def state(self) -> dict[str, Any]:
+        return plan_state(self.plan, self.monotonic, fault=None).to_wire()
+
+    def is_on(self, zone: str) -> bool:
+        return self.plan.valve(zone).on
+
+    def switched(self, relay: str, on: bool) -> float:
+        """When ``relay`` was first switched on (or off)."""
+        return next(at for at, name, level in self.log if name == relay and level == on)
+
+    def sleep_until(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            assert self.sleep(), "idle before the condition was reached"
 
     def settle(self) -> None:
         """One scheduling pass at the current moment."""
@@ -196,66 +230,149 @@ def test_no_pump_runs_against_a_run_shorter_than_its_lead() -> None:
     assert garden.log == [(0.0, "lawn", True), (LEAD / 2, "lawn", False)]
 
 
+# -- moved here off real time from test_sprinklers.py, with the same assertions
+
+
 def test_queued_runs_start_in_fifo_order_one_at_a_time() -> None:
     garden = Garden(settings())
-    for zone in ("hedge", "lawn", "beds"):
-        garden.run(zone, 3)
-    assert [item.zone for item in garden.plan.queue] == ["lawn", "beds"]
-    assert garden.plan.position("beds") == 2
+    first = garden.run("hedge", 15)
+    second = garden.run("lawn", 15)
+    third = garden.run("beds", 15)
+    assert first["status"] == "running"
+    assert (second["status"], second["position"]) == ("queued", 1)
+    assert (third["status"], third["position"]) == ("queued", 2)
+    assert garden.state()["queue"] == [
+        {"zone": "lawn", "seconds": 15},
+        {"zone": "beds", "seconds": 15},
+    ]
     garden.run_until_idle()
     assert garden.log == [
         (0.0, "hedge", True),
-        (3.0, "hedge", False),
-        (3.0, "lawn", True),
-        (6.0, "lawn", False),
-        (6.0, "beds", True),
-        (9.0, "beds", False),
+        (15.0, "hedge", False),
+        (15.0, "lawn", True),
+        (30.0, "lawn", False),
+        (30.0, "beds", True),
+        (45.0, "beds", False),
     ]
 
 
-def test_max_concurrent_fills_a_free_slot_from_the_queue() -> None:
+def most_zones_open_at_once(log: list[tuple[float, str, bool]]) -> int:
+    open_now: set[str] = set()
+    most = 0
+    for _at, relay, on in log:
+        if relay != PUMP:
+            (open_now.add if on else open_now.discard)(relay)
+            most = max(most, len(open_now))
+    return most
+
+
+def test_max_concurrent_lets_two_zones_run_together() -> None:
     garden = Garden(settings(max_concurrent=2))
-    garden.run("lawn", 2)
-    garden.run("beds", 3)
-    garden.run("hedge", 1)
-    assert [run.zone for run in garden.plan.runs] == ["lawn", "beds"]
+    garden.run("lawn", 20)
+    garden.run("beds", 30)
+    third = garden.run("hedge", 10)
+    assert third["status"] == "queued"
+    assert garden.is_on("lawn")
+    assert garden.is_on("beds")
+    assert not garden.is_on("hedge")
+    # The third starts when the first one's slot frees up, while the second still runs.
+    garden.sleep_until(lambda: garden.is_on("hedge"))
+    assert not garden.is_on("lawn")
+    assert garden.is_on("beds")
     garden.run_until_idle()
+    assert most_zones_open_at_once(garden.log) == 2
     assert garden.log == [
         (0.0, "lawn", True),
         (0.0, "beds", True),
-        (2.0, "lawn", False),
-        (2.0, "hedge", True),
-        (3.0, "beds", False),
-        (3.0, "hedge", False),
-    ]
-
-
-def test_the_pump_keeps_running_between_zones_of_two_slots() -> None:
-    garden = Garden(settings(pump={}, max_concurrent=2))
-    garden.run("lawn", 5)
-    garden.run("beds", 8)
-    garden.run_until_idle()
-    assert garden.log == [
-        (0.0, "lawn", True),
-        (0.0, "beds", True),
-        (LEAD, PUMP, True),
-        (5.0, "lawn", False),  # another valve is still open: no lag for this one
-        (8.0, PUMP, False),
-        (8.0 + LAG, "beds", False),
+        (20.0, "lawn", False),
+        (20.0, "hedge", True),
+        (30.0, "beds", False),
+        (30.0, "hedge", False),
     ]
 
 
 def test_queue_delay_pauses_between_queued_zones() -> None:
-    garden = Garden(settings(queue_delay=4))
-    garden.run("lawn", 1)
-    garden.run("beds", 1)
+    garden = Garden(settings(queue_delay=20))
+    garden.run("lawn", 10)
+    garden.run("beds", 10)
+    garden.sleep_until(lambda: garden.is_on("beds"))
+    assert garden.switched("beds", True) - garden.switched("lawn", False) == 20
+
+
+def test_pump_keeps_running_between_back_to_back_zones_of_two_slots() -> None:
+    garden = Garden(settings(pump={}, max_concurrent=2))
+    garden.run("lawn", 15)
+    garden.run("beds", 30)
     garden.run_until_idle()
+    assert [on for _at, relay, on in garden.log if relay == PUMP] == [True, False]
+    # The pump stopped before the last valve closed.
+    assert garden.switched("beds", False) - garden.switched(PUMP, False) >= LAG
     assert garden.log == [
         (0.0, "lawn", True),
-        (1.0, "lawn", False),
-        (5.0, "beds", True),
-        (6.0, "beds", False),
+        (0.0, "beds", True),
+        (LEAD, PUMP, True),
+        (15.0, "lawn", False),  # another valve is still open: no lag for this one
+        (30.0, PUMP, False),
+        (30.0 + LAG, "beds", False),
     ]
+
+
+def test_running_a_running_zone_restarts_its_timer() -> None:
+    garden = Garden(settings())
+    garden.run("lawn", 20)
+    garden.advance(10)
+    garden.settle()
+    extended = garden.monotonic - T0
+    result = garden.run("lawn", 30)
+    assert result["status"] == "running"
+    garden.run_until_idle()
+    assert garden.switched("lawn", False) - extended == 30
+
+
+def test_rain_delay_ends_by_itself_and_the_queue_resumes() -> None:
+    garden = Garden(settings())
+    garden.run("lawn", 5)
+    garden.run("beds", 10)
+    until = garden.wall + timedelta(seconds=30)
+    garden.plan = replace(garden.plan, rain_delay_until=until)
+    garden.sleep_until(lambda: garden.is_on("beds"))
+    assert garden.wall >= until
+    assert garden.state()["rain_delay_until"] is None
+    assert garden.ended_rain_delays == 1
+
+
+def test_re_sending_run_never_extends_the_continuous_cap() -> None:
+    cap = 50
+    garden = Garden(settings(max_run_seconds=cap))
+    first = garden.run("lawn", cap)
+    assert first["status"] == "running"
+    opened = garden.switched("lawn", True)
+    capped = False
+    while garden.is_on("lawn") and garden.monotonic - T0 < opened + 500:
+        answer = garden.run("lawn", cap)
+        capped = capped or answer.get("capped", False)
+        garden.sleep(limit=5)
+    assert not garden.is_on("lawn"), "re-sending run kept the zone open"
+    assert capped
+    assert garden.switched("lawn", False) - opened == cap
+
+
+def test_min_switch_interval_stops_two_callers_from_chattering() -> None:
+    garden = Garden(settings(min_switch_interval=3))
+    for _ in range(50):
+        garden.run("lawn", 40)
+        garden.stop("lawn")
+        garden.advance(0.25)
+    burst = garden.monotonic - T0
+    lawn = [(at, on) for at, relay, on in garden.log if relay == "lawn"]
+    assert len(lawn) <= 2 * (int(burst / 3) + 2)
+    ons = [at for at, on in lawn if on]
+    offs = [at for at, on in lawn if not on]
+    # Never on sooner than the interval after the last change; "off" is never delayed.
+    for on_at in ons:
+        before = [at for at in offs if at < on_at]
+        assert not before or on_at - before[-1] >= 3
+    assert len(ons) >= 4  # it did switch, at the interval: not refused for good
 
 
 def test_min_switch_interval_delays_only_switching_on() -> None:
@@ -559,3 +676,94 @@ def test_the_day_cap_refuses_a_zone_that_used_its_allowance() -> None:
     garden.run_until_idle()
     with pytest.raises(Refused, match=r"'lawn' has watered its max_seconds_per_day \(3 s\) today"):
         run_zone(garden.plan, garden.now(), "lawn", 1)
+
+
+# -- the controller itself on a fake clock
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+        self.utc = WALL0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> datetime:
+        return self.utc
+
+
+@pytest.fixture
+async def controller(tmp_path: Path) -> AsyncIterator[tuple[Any, FakeClock]]:
+    clock = FakeClock()
+    ctx = DeviceContext(
+        pin_factory=MockFactory(pin_class=MockPWMPin),
+        state_dir=tmp_path,
+        mock=True,
+        config_dir=tmp_path,
+    )
+    section = {"zone": [{"id": "lawn", "pin": 5}, {"id": "beds", "pin": 6}]}
+    [device] = sprinklers.create(section, ctx, clock=clock)
+    await device.start()
+    try:
+        yield device, clock
+    finally:
+        await device.stop()
+
+
+async def call(device: Any, action: str, params: dict[str, Any] | None = None) -> Any:
+    spec = device.actions()[action]
+    return await spec.handler(spec.schema(params or {}), CALLER)
+
+
+async def test_the_controller_tells_time_by_its_clock_alone(
+    controller: tuple[Any, FakeClock], tmp_path: Path
+) -> None:
+    device, clock = controller
+    answer = await call(device, "run", {"zone": "lawn", "seconds": 30})
+    assert answer["ends_at"] == "2026-06-01T05:00:30.000+00:00"
+    clock.now += 10  # no real time passes: the remaining time is the fake clock's
+    assert device.state()["zones"]["lawn"] == {
+        "open": True,
+        "remaining": 20.0,
+        "ends_at": "2026-06-01T05:00:30.000+00:00",
+    }
+    # A rain delay is judged by the fake wall clock, and its end by it too.
+    with pytest.raises(Refused, match="already past"):
+        await call(device, "set_rain_delay", {"until": (WALL0 - timedelta(seconds=1)).isoformat()})
+    until = WALL0 + timedelta(hours=1)
+    await call(device, "set_rain_delay", {"until": until.isoformat()})
+    state_file = tmp_path / sprinklers.STATE_FILE_NAME
+    assert "rain_delay_until" in json.loads(state_file.read_text())
+    clock.utc += timedelta(hours=2)
+    assert await call(device, "clear_queue") == {"cleared": 0}  # any command runs a pass
+    assert device.state()["rain_delay_until"] is None
+    assert "rain_delay_until" not in json.loads(state_file.read_text())
+
+
+def test_the_day_cap_starts_afresh_on_the_clocks_next_day(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "sprinklers.json")
+    day = [date(2026, 6, 1)]
+    ledger = WateringLedger(store, ["lawn"], today=lambda: day[0])
+    ledger.add("lawn", 30)
+    assert WateringLedger(store, ["lawn"], today=lambda: day[0]).used("lawn") == 30  # a restart
+    day[0] = date(2026, 6, 2)
+    assert ledger.used("lawn") == 0
+    assert WateringLedger(store, ["lawn"], today=lambda: day[0]).watered(["lawn"]) == {"lawn": 0}
+
+
+def test_a_zone_behind_a_master_valve_that_waits_its_interval_never_opens_first() -> None:
+    garden = Garden(settings(pump={"type": "master_valve"}, min_switch_interval=3))
+    garden.run("lawn", 1)
+    garden.run_until_idle()
+    assert garden.log[-1] == (LEAD + 1 + LAG, PUMP, False)
+    garden.run("beds", 1)  # the master valve switched off just now: on again 3 s later
+    garden.plan = run_zone(garden.plan, garden.now(), "beds", 2)  # waiting, it takes a new time
+    assert garden.phase("beds") is Phase.STARTING
+    assert garden.plan.queue == ()
+    garden.run_until_idle()
+    master_on = [at for at, relay, on in garden.log if relay == PUMP and on]
+    beds = [at for at, relay, _on in garden.log if relay == "beds"]
+    assert master_on[1] >= LEAD + 1 + LAG + 3
+    assert beds[0] >= master_on[1]
+    assert beds[1] - beds[0] == pytest.approx(2)
