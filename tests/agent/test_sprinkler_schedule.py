@@ -1,9 +1,10 @@
 """The sprinkler scheduler on a fake clock: exact moments, no sleeping, no pins.
 
-``Garden`` runs what the controller runs (pass after pass of ``step`` until it settles, then sleep
-``next_wake``) on a clock the test moves, and logs every relay command with its moment. The real
-controller on real pins is tested in test_sprinklers.py and over the wire in test_outputs_off.py;
-at the end of this file it runs on a fake clock too, to show it reads no other.
+``FakeGarden`` runs what the controller runs (pass after pass of ``step`` until it settles, then
+sleep ``next_wake``) on a clock the test moves, and logs every relay command with its moment.
+The real controller on real pins is tested in test_sprinklers.py and over the wire in
+test_outputs_off.py; at the end of this file it runs on a fake clock too, to show it reads no
+other.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
-from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import call
 
 from pi_agent.devices import sprinklers
-from pi_agent.devices.base import CallContext, DeviceContext, Refused
+from pi_agent.devices.base import DeviceContext, Refused
 from pi_agent.devices.sprinkler_config import ControllerSettings, Supply
 from pi_agent.devices.sprinkler_plan import (
     Now,
@@ -51,7 +52,6 @@ from pi_agent.devices.sprinkler_schedule import (
 from pi_agent.devices.watering_ledger import WateringLedger
 from pi_agent.state_store import StateStore
 
-CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
 T0 = 1000.0  # the fake monotonic clock's start
 WALL0 = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 PUMP = "pump"  # the pump or master valve, in the log
@@ -71,7 +71,7 @@ def settings(*, pump: dict[str, Any] | None = None, **overrides: Any) -> Control
     return ControllerSettings.from_config(section)
 
 
-class Garden:
+class FakeGarden:
     """The controller's loop on a fake clock; ``log`` holds (moment, relay, on) from T0."""
 
     def __init__(self, config: ControllerSettings) -> None:
@@ -154,7 +154,7 @@ class Garden:
 
 
 def test_a_run_opens_at_once_and_closes_at_its_deadline() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     assert next_wake(garden.now(), garden.plan) is None
     garden.run("lawn", 10)
     assert garden.phase("lawn") is Phase.OPEN
@@ -172,7 +172,7 @@ def test_a_run_opens_at_once_and_closes_at_its_deadline() -> None:
 
 
 def test_pump_lead_and_lag_and_every_phase() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.run("lawn", 10)
     assert garden.phase("lawn") is Phase.OPEN
     assert garden.log == [(0.0, "lawn", True)]  # the valve first, the pump LEAD later
@@ -193,7 +193,7 @@ def test_pump_lead_and_lag_and_every_phase() -> None:
 
 
 def test_master_valve_opens_first_and_closes_last() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}))
     assert garden.plan.settings.supply is Supply.MASTER_VALVE
     garden.run("lawn", 10)
     assert garden.phase("lawn") is Phase.STARTING
@@ -208,7 +208,7 @@ def test_master_valve_opens_first_and_closes_last() -> None:
 
 
 def test_the_master_valve_stays_open_between_queued_zones() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}))
     garden.run("lawn", 5)
     garden.run("beds", 5)
     garden.run_until_idle()
@@ -224,7 +224,7 @@ def test_the_master_valve_stays_open_between_queued_zones() -> None:
 
 
 def test_no_pump_runs_against_a_run_shorter_than_its_lead() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.run("lawn", LEAD / 2)
     garden.run_until_idle()
     assert garden.log == [(0.0, "lawn", True), (LEAD / 2, "lawn", False)]
@@ -234,7 +234,7 @@ def test_no_pump_runs_against_a_run_shorter_than_its_lead() -> None:
 
 
 def test_queued_runs_start_in_fifo_order_one_at_a_time() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     first = garden.run("hedge", 15)
     second = garden.run("lawn", 15)
     third = garden.run("beds", 15)
@@ -267,7 +267,7 @@ def most_zones_open_at_once(log: list[tuple[float, str, bool]]) -> int:
 
 
 def test_max_concurrent_lets_two_zones_run_together() -> None:
-    garden = Garden(settings(max_concurrent=2))
+    garden = FakeGarden(settings(max_concurrent=2))
     garden.run("lawn", 20)
     garden.run("beds", 30)
     third = garden.run("hedge", 10)
@@ -292,7 +292,7 @@ def test_max_concurrent_lets_two_zones_run_together() -> None:
 
 
 def test_queue_delay_pauses_between_queued_zones() -> None:
-    garden = Garden(settings(queue_delay=20))
+    garden = FakeGarden(settings(queue_delay=20))
     garden.run("lawn", 10)
     garden.run("beds", 10)
     garden.sleep_until(lambda: garden.is_on("beds"))
@@ -300,7 +300,7 @@ def test_queue_delay_pauses_between_queued_zones() -> None:
 
 
 def test_pump_keeps_running_between_back_to_back_zones_of_two_slots() -> None:
-    garden = Garden(settings(pump={}, max_concurrent=2))
+    garden = FakeGarden(settings(pump={}, max_concurrent=2))
     garden.run("lawn", 15)
     garden.run("beds", 30)
     garden.run_until_idle()
@@ -318,7 +318,7 @@ def test_pump_keeps_running_between_back_to_back_zones_of_two_slots() -> None:
 
 
 def test_running_a_running_zone_restarts_its_timer() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     garden.run("lawn", 20)
     garden.advance(10)
     garden.settle()
@@ -330,7 +330,7 @@ def test_running_a_running_zone_restarts_its_timer() -> None:
 
 
 def test_rain_delay_ends_by_itself_and_the_queue_resumes() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     garden.run("lawn", 5)
     garden.run("beds", 10)
     until = garden.wall + timedelta(seconds=30)
@@ -343,7 +343,7 @@ def test_rain_delay_ends_by_itself_and_the_queue_resumes() -> None:
 
 def test_re_sending_run_never_extends_the_continuous_cap() -> None:
     cap = 50
-    garden = Garden(settings(max_run_seconds=cap))
+    garden = FakeGarden(settings(max_run_seconds=cap))
     first = garden.run("lawn", cap)
     assert first["status"] == "running"
     opened = garden.switched("lawn", True)
@@ -358,7 +358,7 @@ def test_re_sending_run_never_extends_the_continuous_cap() -> None:
 
 
 def test_min_switch_interval_stops_two_callers_from_chattering() -> None:
-    garden = Garden(settings(min_switch_interval=3))
+    garden = FakeGarden(settings(min_switch_interval=3))
     for _ in range(50):
         garden.run("lawn", 40)
         garden.stop("lawn")
@@ -376,7 +376,7 @@ def test_min_switch_interval_stops_two_callers_from_chattering() -> None:
 
 
 def test_min_switch_interval_delays_only_switching_on() -> None:
-    garden = Garden(settings(min_switch_interval=3))
+    garden = FakeGarden(settings(min_switch_interval=3))
     garden.run("lawn", 10)
     garden.advance(1)
     garden.plan, stopped = stop_zone(garden.plan, "lawn")
@@ -395,7 +395,7 @@ def test_min_switch_interval_delays_only_switching_on() -> None:
 
 
 def test_stop_zone_stop_all_and_clear_queue() -> None:
-    garden = Garden(settings(pump={}, max_concurrent=2))
+    garden = FakeGarden(settings(pump={}, max_concurrent=2))
     for zone in ("lawn", "beds", "hedge"):
         garden.run(zone, 20)
     garden.sleep()  # the pump starts
@@ -420,7 +420,7 @@ def test_stop_zone_stop_all_and_clear_queue() -> None:
 
 
 def test_stopping_a_zone_that_waits_for_the_master_valve_drops_it() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}))
     garden.run("lawn", 5)
     assert garden.phase("lawn") is Phase.STARTING
     garden.plan, stopped = stop_zone(garden.plan, "lawn")
@@ -432,7 +432,7 @@ def test_stopping_a_zone_that_waits_for_the_master_valve_drops_it() -> None:
 
 
 def test_running_again_restarts_the_timer_within_the_zones_cap() -> None:
-    garden = Garden(settings(max_run_seconds=10))
+    garden = FakeGarden(settings(max_run_seconds=10))
     garden.run("lawn", 6)
     garden.advance(5)
     garden.run("lawn", 6)  # from now: ends at 11, still within 10 s of opening? no: capped
@@ -447,7 +447,7 @@ def test_running_again_restarts_the_timer_within_the_zones_cap() -> None:
 
 
 def test_running_a_closing_zone_opens_it_again() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.run("lawn", 3)
     garden.run_until_idle()
     garden.log.clear()
@@ -469,7 +469,7 @@ def test_running_a_closing_zone_opens_it_again() -> None:
 
 
 def test_the_day_cap_counts_every_run() -> None:
-    garden = Garden(settings(max_seconds_per_day=10))
+    garden = FakeGarden(settings(max_seconds_per_day=10))
     garden.run("lawn", 4)
     garden.run_until_idle()
     assert garden.opened_for == {"lawn": 4.0}
@@ -485,7 +485,7 @@ def test_the_day_cap_counts_every_run() -> None:
 
 
 def test_a_zone_without_a_day_cap_is_not_counted() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     garden.run("lawn", 4)
     garden.run_until_idle()
     assert garden.plan.watered == {}
@@ -493,7 +493,7 @@ def test_a_zone_without_a_day_cap_is_not_counted() -> None:
 
 
 def test_rain_delay_holds_the_queue_and_ends_by_the_wall_clock() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     garden.run("lawn", 5)
     garden.run("beds", 5)
     garden.plan = replace(garden.plan, rain_delay_until=WALL0 + timedelta(seconds=60))
@@ -510,7 +510,7 @@ def test_rain_delay_holds_the_queue_and_ends_by_the_wall_clock() -> None:
 
 
 def test_a_wall_clock_jump_moves_neither_deadline_nor_lag() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.run("lawn", 10)
     garden.advance(LEAD, wall=-3600)  # NTP sets the clock back an hour
     garden.settle()
@@ -526,7 +526,7 @@ def test_a_wall_clock_jump_moves_neither_deadline_nor_lag() -> None:
 
 
 def test_a_wall_clock_jump_ends_a_rain_delay_and_a_backward_one_keeps_it() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     until = WALL0 + timedelta(hours=2)
     garden.plan = replace(garden.plan, queue=(Queued("lawn", 5),), rain_delay_until=until)
     garden.settle()
@@ -542,7 +542,7 @@ def test_a_wall_clock_jump_ends_a_rain_delay_and_a_backward_one_keeps_it() -> No
 
 
 def test_a_late_write_counts_the_pumps_lead_from_the_real_switch() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.plan = run_zone(garden.plan, garden.now(), "lawn", 10)
     now = garden.now()
     result = step(now, garden.plan)  # admitted
@@ -556,14 +556,14 @@ def test_a_late_write_counts_the_pumps_lead_from_the_real_switch() -> None:
 
 
 def test_next_wake_never_busy_loops() -> None:
-    garden = Garden(settings())
+    garden = FakeGarden(settings())
     garden.run("lawn", 10)
     garden.advance(10 - MIN_SLEEP / 10)
     assert next_wake(garden.now(), garden.plan) == MIN_SLEEP
 
 
 def test_deadlines_for_the_guard_with_a_pump() -> None:
-    garden = Garden(settings(pump={}, max_concurrent=2))
+    garden = FakeGarden(settings(pump={}, max_concurrent=2))
     garden.run("lawn", 5)
     garden.run("beds", 8)
     garden.sleep()  # pump on
@@ -576,7 +576,7 @@ def test_deadlines_for_the_guard_with_a_pump() -> None:
 
 
 def test_deadlines_for_the_guard_with_a_master_valve() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}))
     garden.run("lawn", 5)
     due = deadlines(garden.monotonic, garden.plan)
     # Waiting for the lead: the zone is off; the master valve may stay for the lead, the run
@@ -592,7 +592,7 @@ def test_deadlines_for_the_guard_with_a_master_valve() -> None:
 
 
 def test_valves_closing_after_a_fault_hold_the_queue_and_their_deadline() -> None:
-    garden = Garden(settings(pump={}))
+    garden = FakeGarden(settings(pump={}))
     garden.run("lawn", 10)
     garden.sleep()
     # What the controller's fail safe does: the plan dropped, the pump off, valves a lag later.
@@ -640,7 +640,7 @@ def test_runs_over_a_limit_or_queued_twice_are_refused(
             "beds": replace(config.zones["beds"], max_seconds=10, limit_source="its max_seconds"),
         },
     )
-    garden = Garden(config)
+    garden = FakeGarden(config)
     garden.run("lawn", 5)
     garden.run("hedge", 5)
     with pytest.raises(Refused, match=re.escape(reason)):
@@ -648,7 +648,7 @@ def test_runs_over_a_limit_or_queued_twice_are_refused(
 
 
 def test_the_answer_to_run_says_what_became_of_it() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}, max_run_seconds=10))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}, max_run_seconds=10))
     garden.run("lawn", 5)
     assert run_answer(garden.plan, garden.now(), "lawn", 5).to_wire() == {
         "zone": "lawn",
@@ -671,7 +671,7 @@ def test_the_answer_to_run_says_what_became_of_it() -> None:
 
 
 def test_the_day_cap_refuses_a_zone_that_used_its_allowance() -> None:
-    garden = Garden(settings(max_seconds_per_day=3))
+    garden = FakeGarden(settings(max_seconds_per_day=3))
     garden.run("lawn", 3)
     garden.run_until_idle()
     with pytest.raises(Refused, match=r"'lawn' has watered its max_seconds_per_day \(3 s\) today"):
@@ -711,11 +711,6 @@ async def controller(tmp_path: Path) -> AsyncIterator[tuple[Any, FakeClock]]:
         await device.stop()
 
 
-async def call(device: Any, action: str, params: dict[str, Any] | None = None) -> Any:
-    spec = device.actions()[action]
-    return await spec.handler(spec.schema(params or {}), CALLER)
-
-
 async def test_the_controller_tells_time_by_its_clock_alone(
     controller: tuple[Any, FakeClock], tmp_path: Path
 ) -> None:
@@ -753,7 +748,7 @@ def test_the_day_cap_starts_afresh_on_the_clocks_next_day(tmp_path: Path) -> Non
 
 
 def test_a_zone_behind_a_master_valve_that_waits_its_interval_never_opens_first() -> None:
-    garden = Garden(settings(pump={"type": "master_valve"}, min_switch_interval=3))
+    garden = FakeGarden(settings(pump={"type": "master_valve"}, min_switch_interval=3))
     garden.run("lawn", 1)
     garden.run_until_idle()
     assert garden.log[-1] == (LEAD + 1 + LAG, PUMP, False)

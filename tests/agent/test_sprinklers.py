@@ -24,14 +24,14 @@ import pytest
 import voluptuous as vol
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPWMPin
-from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import call
+from pi_secure_ws_testing.waiting import wait_until
 
 from pi_agent.devices import sprinkler_schedule, sprinklers
-from pi_agent.devices.base import CallContext, Device, DeviceContext, DeviceError, Refused
+from pi_agent.devices.base import DeviceContext, DeviceError, Refused
 from pi_agent.devices.sprinkler_config import ControllerSettings
 from pi_agent.devices.sprinkler_relays import SprinklerRelays
 
-CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
 ZONE_PINS = {"lawn": 5, "beds": 6, "hedge": 13}
 PUMP_PIN = 19
 LEAD = 0.05
@@ -86,20 +86,6 @@ def section(*, pump: dict[str, Any] | None = None, **overrides: Any) -> dict[str
     if pump is not None:
         config["pump"] = {"pin": PUMP_PIN, "lead": LEAD, "lag": LAG, **pump}
     return config
-
-
-async def call(device: Device, action: str, params: dict[str, Any] | None = None) -> Any:
-    """What the server does: validate with the action's schema, then run its handler."""
-    spec = device.actions()[action]
-    return await spec.handler(spec.schema(params or {}), CALLER)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class Rig:
