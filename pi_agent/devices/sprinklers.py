@@ -84,7 +84,7 @@ def create(
 
 @dataclass(frozen=True)
 class _Zone:
-    relay: Relay
+    relay: Relay  # tests look a zone's pin up as ``_zones[id].relay``
 
 
 class SprinklerController(Device):
