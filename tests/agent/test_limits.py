@@ -16,7 +16,12 @@ from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import Blocked, CannotConnect, CommandError, InvalidAuth
 from pi_secure_ws_protocol.secret import generate_secret
 from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
-from pi_secure_ws_testing.wire import insecure_context, raw_connect, scram_login
+from pi_secure_ws_testing.wire import (
+    insecure_context,
+    instead_of_the_login,
+    raw_connect,
+    scram_login,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -169,14 +174,9 @@ async def test_oversized_prelogin_frame_closes(agent: RunningAgent) -> None:
 
 
 async def test_binary_prelogin_frame_closes(agent: RunningAgent) -> None:
-    ws = await raw_connect(agent)
-    json.loads(await ws.recv())
-    await ws.send(b"\x00\x01binary")
-    reply = json.loads(await ws.recv())
+    reply, close_code = await instead_of_the_login(agent, b"\x00\x01binary")
     assert reply["type"] == m.AUTH_FAILED
-    with pytest.raises(ConnectionClosed):
-        await ws.recv()
-    assert ws.close_code == CloseCode.UNSUPPORTED_DATA
+    assert close_code == CloseCode.UNSUPPORTED_DATA
 
 
 async def test_after_login_the_message_cap_applies(agent_factory: AgentFactory) -> None:

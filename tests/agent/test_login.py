@@ -21,7 +21,7 @@ from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ClientExchange, ServerExchange, make_verifier
 from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
 from pi_secure_ws_testing.agent import RunningAgent, make_config_dir, running_agent
-from pi_secure_ws_testing.wire import leaf_of, raw_connect, scram_login
+from pi_secure_ws_testing.wire import instead_of_the_login, leaf_of, raw_connect, scram_login
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -240,14 +240,10 @@ async def test_client_rejects_an_agent_that_fails_its_proof(agent: RunningAgent)
 
 
 async def test_nothing_but_the_login_is_accepted_before_it(agent: RunningAgent) -> None:
-    ws = await raw_connect(agent)
-    json.loads(await ws.recv())
-    await ws.send(m.encode(m.CALL, id=1, device="system", action="refresh", params={}))
-    reply = json.loads(await ws.recv())
+    call = m.encode(m.CALL, id=1, device="system", action="refresh", params={})
+    reply, close_code = await instead_of_the_login(agent, call)
     assert reply["type"] == m.AUTH_FAILED
-    with pytest.raises(ConnectionClosed):
-        await ws.recv()
-    assert ws.close_code == CloseCode.PROTOCOL_ERROR
+    assert close_code == CloseCode.PROTOCOL_ERROR
 
 
 async def test_client_final_sent_first_is_refused(agent: RunningAgent) -> None:

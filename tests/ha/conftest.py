@@ -16,10 +16,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pi_secure_ws_testing.agent import RunningAgent, running_agent
 from pi_secure_ws_testing.agent_toml import FULL_TOML
-from pi_secure_ws_testing.ha import agent_id, entry_data
+from pi_secure_ws_testing.ha import mock_entry
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.pi_secure_ws.const import DOMAIN
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +46,7 @@ async def agent(
 
 @pytest.fixture
 def config_entry(agent: RunningAgent) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN, title="Test Pi", unique_id=agent_id(agent), data=entry_data(agent)
-    )
+    return mock_entry(agent)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ClientExchange
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from .agent import RunningAgent
 
@@ -38,6 +39,23 @@ async def raw_connect(
     if source is not None:
         kwargs.setdefault("local_addr", (source, 0))
     return await connect(f"wss://127.0.0.1:{agent.port}{path}", ssl=insecure_context(), **kwargs)
+
+
+async def instead_of_the_login(
+    agent: RunningAgent, frame: str | bytes
+) -> tuple[dict[str, Any], int | None]:
+    """Send ``frame`` where the login should start; return the agent's answer and the close
+    code of the connection, which the agent must close."""
+    ws = await raw_connect(agent)
+    json.loads(await ws.recv())  # auth_start
+    await ws.send(frame)
+    reply: dict[str, Any] = json.loads(await ws.recv())
+    try:
+        async with asyncio.timeout(5):
+            await ws.recv()
+    except ConnectionClosed:
+        return reply, ws.close_code
+    raise AssertionError(f"the agent answered {reply} but kept the connection open")
 
 
 async def http_exchange(
