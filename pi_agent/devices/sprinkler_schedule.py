@@ -146,13 +146,23 @@ def switched(plan: Plan, command: Switch, at: float) -> Plan:
     A write can land a little after the pass's ``now``; the pump's lead (or the zone's, behind a
     master valve) counts from when the relay really switched.
     """
+    # A lag, too, counts from the real switch (a write under load lands a millisecond or more after
+    # the pass's start); without a lag the next relay still follows in the same pass.
+    lagging = plan.settings.lag > 0
     if command.zone is None:
         if plan.pump is None:
             return plan
-        since = max(plan.pump_on_since, at) if command.on else plan.pump_on_since
-        return replace(plan, pump=RelayState(command.on, at), pump_on_since=since)
+        on_since = max(plan.pump_on_since, at) if command.on else plan.pump_on_since
+        off_since = plan.pump_off_since
+        if not command.on and lagging:
+            off_since = max(off_since, at)
+        return replace(
+            plan, pump=RelayState(command.on, at), pump_on_since=on_since, pump_off_since=off_since
+        )
     zone = command.zone
     plan = replace(plan, valves={**plan.valves, zone: RelayState(command.on, at)})
+    if not command.on and lagging:
+        plan = replace(plan, last_close=max(plan.last_close, at))
     if command.on:
         for index, run in enumerate(plan.runs):
             if run.zone == zone and run.phase is Phase.OPEN:

@@ -81,6 +81,8 @@ class FakeGarden:
         self.log: list[tuple[float, str, bool]] = []
         self.ended_rain_delays = 0
         self.opened_for: dict[str, float] = {}
+        # How long after the pass's start a relay's write lands (a busy Pi: a millisecond or more).
+        self.write_delay: dict[str, float] = {}
 
     def now(self) -> Now:
         return Now(self.monotonic, self.wall)
@@ -125,8 +127,9 @@ class FakeGarden:
             self.plan = result.plan
             command = result.command
             if isinstance(command, Switch):
-                self.log.append((self.monotonic - T0, command.zone or PUMP, command.on))
-                self.plan = switched(self.plan, command, self.monotonic)
+                landed = self.monotonic + self.write_delay.get(command.zone or PUMP, 0.0)
+                self.log.append((landed - T0, command.zone or PUMP, command.on))
+                self.plan = switched(self.plan, command, landed)
                 if command.zone is not None and not command.on:
                     self.opened_for[command.zone] = command.opened_for
             elif isinstance(command, RainDelayEnded):
@@ -553,6 +556,24 @@ def test_a_late_write_counts_the_pumps_lead_from_the_real_switch() -> None:
     assert plan.valve("lawn").last_change == T0 + 0.25
     assert step(now, plan) is None
     assert next_wake(now, plan) == LEAD + 0.25
+
+
+@pytest.mark.parametrize("supply", ["pump", "master_valve"])
+def test_late_writes_shorten_neither_lead_nor_lag(supply: str) -> None:
+    """Lead and lag count from when the relay really switched, not from the pass's start."""
+    garden = FakeGarden(settings(pump={"type": supply}))
+    # The relay that switches off first lands late; the lag must still hold from its real switch.
+    garden.write_delay = {PUMP if supply == "pump" else "lawn": 0.25}
+    garden.run("lawn", 10)
+    garden.run_until_idle()
+    pump_on, pump_off = garden.switched(PUMP, True), garden.switched(PUMP, False)
+    lawn_on, lawn_off = garden.switched("lawn", True), garden.switched("lawn", False)
+    if supply == "pump":  # the valve, the pump LEAD later; the pump stops, the valve LAG later
+        assert pump_on - lawn_on >= LEAD
+        assert lawn_off - pump_off >= LAG
+    else:  # the master valve, the zone LEAD later; the zone closes, the master valve LAG later
+        assert lawn_on - pump_on >= LEAD
+        assert pump_off - lawn_off >= LAG
 
 
 def test_next_wake_never_busy_loops() -> None:
