@@ -356,7 +356,9 @@ async def test_a_flooding_session_is_closed_and_others_go_on(
 
         async def flood() -> None:
             with contextlib.suppress(ConnectionClosed):
-                async with asyncio.timeout(20):
+                # A hang guard, not a timing check: on a busy machine (five test runs on two
+                # cores) the close took 12 to 20 s; it comes a second after the rate is exceeded.
+                async with asyncio.timeout(90):
                     while True:
                         await ws.send(ping)
 
