@@ -243,7 +243,19 @@ def _pump_wanted(plan: Plan, now: float) -> bool:
 
 
 def _opens_at(plan: Plan, run: Run) -> float:
-    return max(run.open_at, plan.valve(run.zone).last_change + plan.settings.min_switch_interval)
+    settings = plan.settings
+    at = max(run.open_at, plan.valve(run.zone).last_change + settings.min_switch_interval)
+    master = plan.pump
+    if settings.supply is Supply.MASTER_VALVE and master is not None:
+        # The zone follows the master valve by its lead, also when the master valve had to wait
+        # out its switch interval after the run was admitted (open_at was counted from then).
+        master_on = (
+            plan.pump_on_since
+            if master.on
+            else master.last_change + settings.min_switch_interval
+        )
+        at = max(at, master_on + settings.lead)
+    return at
 
 
 def _may_open(plan: Plan, run: Run, now: float) -> bool:
