@@ -250,9 +250,7 @@ def _opens_at(plan: Plan, run: Run) -> float:
         # The zone follows the master valve by its lead, also when the master valve had to wait
         # out its switch interval after the run was admitted (open_at was counted from then).
         master_on = (
-            plan.pump_on_since
-            if master.on
-            else master.last_change + settings.min_switch_interval
+            plan.pump_on_since if master.on else master.last_change + settings.min_switch_interval
         )
         at = max(at, master_on + settings.lead)
     return at
