@@ -61,10 +61,10 @@ from custom_components.pi_secure_ws.const import (
     CONF_SECRET,
     DOMAIN,
 )
-from custom_components.pi_secure_ws.protocol.client import (
+from custom_components.pi_secure_ws.protocol.client import AgentClient
+from custom_components.pi_secure_ws.protocol.reconnect import (
     RESTART_RETRY,
     RESTART_WINDOW,
-    AgentClient,
 )
 from pi_agent import pki
 from pi_agent.app import AgentApp

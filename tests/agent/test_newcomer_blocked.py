@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pi_secure_ws_protocol.client import describe_os_error
-from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth
+from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth, describe_os_error
 from pi_secure_ws_protocol.secret import generate_secret
 from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
 

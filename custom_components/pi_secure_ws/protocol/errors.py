@@ -12,9 +12,12 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .const import ERR_FORBIDDEN, ERR_INVALID_PARAMS, ERR_REFUSED
+from .const import ERR_FORBIDDEN, ERR_INVALID_PARAMS, ERR_REFUSED, CloseCode
+
+if TYPE_CHECKING:
+    from websockets.exceptions import ConnectionClosed
 
 
 class PiSecureWsError(Exception):
@@ -225,3 +228,29 @@ def describe_os_error(err: BaseException) -> str:
         return text
     errno = getattr(err, "errno", None)
     return f"{type(err).__name__} (errno {errno})" if errno else type(err).__name__
+
+
+# ---- close codes ---------------------------------------------------------------------------------
+
+
+def error_for_close(code: int | None, reason: str | None = None) -> PiSecureWsError:
+    """The error an agent's close code means; None: the connection ended without a close frame."""
+    if code is None:
+        return CannotConnect("connection to the agent lost")
+    if code == CloseCode.INVALID_AUTH:
+        return InvalidAuth(reason or "the agent refused the login")
+    if code == CloseCode.CREDENTIALS_REVOKED:
+        return InvalidAuth(reason or "this client's credentials were revoked on the agent")
+    if code == CloseCode.BLOCKED:
+        return Blocked(1.0)
+    if code == CloseCode.PROTOCOL_ERROR:
+        return ProtocolError(reason or "the agent reported a protocol error")
+    return CannotConnect(
+        f"connection closed by the agent ({code}{': ' + reason if reason else ''})"
+    )
+
+
+def closed_error(err: ConnectionClosed) -> PiSecureWsError:
+    """The error of a connection websockets reports closed: by the agent's close frame, if any."""
+    frame = err.rcvd
+    return error_for_close(None) if frame is None else error_for_close(frame.code, frame.reason)
