@@ -245,6 +245,66 @@ async def test_the_slideshow_advances_on_its_own_and_pauses(make_frame: DeviceFa
     await wait_for_state(device, lambda s: s["current"] != paused_at)
 
 
+class FakeInterval:
+    """The slideshow's wait on a fake clock: an interval passes when the test says so."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []  # the interval of every wait, in order
+        self._pending: asyncio.Future[bool] | None = None
+        self._called = asyncio.Event()
+
+    async def __call__(self, seconds: float, reset: asyncio.Event) -> bool:
+        self._pending = asyncio.get_running_loop().create_future()
+        self.asked.append(seconds)
+        self._called.set()
+        reset_wait = asyncio.ensure_future(reset.wait())
+        try:
+            await asyncio.wait({self._pending, reset_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reset_wait.cancel()
+        return self._pending.done()
+
+    async def calls(self, count: int) -> None:
+        """Until the slideshow has started ``count`` waits."""
+        async with asyncio.timeout(10):
+            while len(self.asked) < count:
+                self._called.clear()
+                await self._called.wait()
+
+    async def elapse(self) -> None:
+        """The interval passes: the slideshow takes its step and waits again."""
+        count = len(self.asked)
+        assert self._pending is not None and not self._pending.done()
+        self._pending.set_result(True)
+        await self.calls(count + 1)
+
+
+async def test_the_slideshow_steps_only_when_its_interval_passes(
+    make_frame: DeviceFactory,
+) -> None:
+    timer = FakeInterval()
+    device = await started(make_frame, wait=timer)
+    await timer.calls(1)
+    assert timer.asked == [60.0]
+    assert device.state()["current"] == "a.jpg"
+    await timer.elapse()
+    assert device.state()["current"] == "b.png"
+    # A manual change starts a full interval again and never steps by itself.
+    await call(device, "set_interval", {"seconds": 5})
+    await timer.calls(3)
+    assert timer.asked == [60.0, 60.0, 5.0]
+    assert device.state()["current"] == "b.png"
+    await call(device, "pause")
+    await timer.calls(4)
+    await timer.elapse()
+    assert device.state()["current"] == "b.png"  # paused: the folder is rescanned, no step
+    await call(device, "resume")
+    await timer.calls(6)
+    await timer.elapse()
+    assert device.state()["current"] == "c.jpg"  # broken.jpg skipped
+    assert timer.asked[-1] == 5.0
+
+
 async def test_pictures_added_and_removed_while_running(
     make_frame: DeviceFactory, pictures: Path
 ) -> None:
@@ -533,7 +593,7 @@ async def test_decodes_run_at_a_lower_priority(make_frame: DeviceFactory) -> Non
     import os
     import threading
 
-    from pi_agent.devices.frame import DECODE_NICENESS
+    from pi_agent.devices.picture_decode import DECODE_NICENESS
 
     device = make_frame()
 
@@ -542,4 +602,4 @@ async def test_decodes_run_at_a_lower_priority(make_frame: DeviceFactory) -> Non
 
     own = niceness()
     # A thumbnail or slideshow decode yields the CPU to logins and commands on the event loop.
-    assert await device._decode(niceness) == min(19, own + DECODE_NICENESS)
+    assert await device._decoder.run(niceness) == min(19, own + DECODE_NICENESS)
