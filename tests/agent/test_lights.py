@@ -16,7 +16,7 @@ import voluptuous as vol
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from pi_secure_ws_protocol.const import Role
 
-from pi_agent.devices import lights
+from pi_agent.devices import light_params, lights
 from pi_agent.devices.base import CallContext, Device, DeviceContext, DeviceError, Refused
 
 CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
@@ -161,7 +161,7 @@ async def test_active_low_dimmable_light_inverts_the_duty_cycle(rig: Rig) -> Non
     ]
     pin = rig.pin(DESK_PIN)
     assert pin.state == pytest.approx(1.0)
-    assert pin.frequency == lights.DEFAULT_PWM_FREQUENCY
+    assert pin.frequency == light_params.DEFAULT_PWM_FREQUENCY
     await call(desk, "turn_on", {"brightness": 64})
     assert pin.state == pytest.approx(1 - 64 / 255)
 
