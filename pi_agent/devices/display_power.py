@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from .base import DeviceError
-from .system import run_command
+from .commands import run_command
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import pytest
 from pi_secure_ws_protocol.const import Role
 
 from pi_agent.devices.base import CallContext, Device, DeviceContext, Refused
-from pi_agent.devices.system import SystemDevice, create_system_device, decode_throttled
+from pi_agent.devices.system import SystemDevice, create_system_device
+from pi_agent.devices.system_readings import decode_throttled
 
 ADMIN = CallContext(client_id="alice", role=Role.ADMIN, source="127.0.0.1")
 
