@@ -18,6 +18,13 @@ from typing import Any, Final, TypeVar
 
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_protocol.devices.camera import (
+    DEVICE_ID,
+    CameraAction,
+    CameraCapabilities,
+    CameraState,
+)
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
 
 from pi_agent.state_store import StateStore
 
@@ -37,7 +44,6 @@ from .camera_stream import StreamPipeline
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_KEY: Final = "camera"
-DEVICE_ID: Final = "camera"
 BACKENDS: Final = ("auto", "picamera2", "test_pattern")
 STATE_FILE_NAME: Final = "camera.json"
 MAX_SIDE: Final = 4096
@@ -101,7 +107,7 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
 class CameraDevice(Device):
     """Snapshots and shared streams from one backend, with a privacy switch."""
 
-    kind = "camera"
+    kind = DeviceKind.CAMERA
 
     def __init__(
         self,
@@ -140,46 +146,52 @@ class CameraDevice(Device):
         self._executor: ThreadPoolExecutor | None = None
         self._backend_running = False  # touched only on the worker thread
         self._stopped = False
+        stream_schema = vol.Schema(
+            {
+                vol.Optional("fps", default=max_fps): vol.All(
+                    vol.Coerce(float), vol.Range(min=MIN_FPS)
+                )
+            }
+        )
         self._actions = {
-            "snapshot": Action(
-                "snapshot", self._handle_snapshot, _SNAPSHOT_SCHEMA, Role.VIEWER, costly=True
-            ),
-            "stream": Action(
-                "stream",
-                self._handle_stream,
-                vol.Schema(
-                    {
-                        vol.Optional("fps", default=max_fps): vol.All(
-                            vol.Coerce(float), vol.Range(min=MIN_FPS)
-                        )
-                    }
+            action.name: action
+            for action in (
+                Action(
+                    CameraAction.SNAPSHOT,
+                    self._handle_snapshot,
+                    _SNAPSHOT_SCHEMA,
+                    Role.VIEWER,
+                    costly=True,
                 ),
-                Role.VIEWER,
-                costly=True,
-            ),
-            "set_privacy": Action(
-                "set_privacy", self._handle_set_privacy, _PRIVACY_SCHEMA, Role.CONTROL
-            ),
+                Action(
+                    CameraAction.STREAM,
+                    self._handle_stream,
+                    stream_schema,
+                    Role.VIEWER,
+                    costly=True,
+                ),
+                Action(CameraAction.SET_PRIVACY, self._handle_set_privacy, _PRIVACY_SCHEMA),
+            )
         }
 
     # Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        return {
-            "width": self._backend.width,
-            "height": self._backend.height,
-            "max_fps": self._max_fps,
-            "backend": self._backend.name,
-        }
+        return CameraCapabilities(
+            width=self._backend.width,
+            height=self._backend.height,
+            max_fps=self._max_fps,
+            backend=self._backend.name,
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
-        return {
-            "streaming": self._pipeline.streaming,
-            "subscribers": len(self._pipeline.subscribers),
-            "privacy": self._privacy,
-            "error": self._error,
-            "fps": self._pipeline.fps(),
-        }
+        return CameraState(
+            streaming=self._pipeline.streaming,
+            subscribers=len(self._pipeline.subscribers),
+            privacy=self._privacy,
+            error=self._error,
+            fps=self._pipeline.fps(),
+        ).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions

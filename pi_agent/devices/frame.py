@@ -18,6 +18,15 @@ from typing import Any, Final
 
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_protocol.devices.frame import (
+    DEVICE_ID,
+    MAX_BRIGHTNESS,
+    DisplayMethod,
+    FrameAction,
+    FrameCapabilities,
+    FrameState,
+)
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
 from PIL import Image
 
 from pi_agent.state_store import StateStore
@@ -32,7 +41,7 @@ from .base import (
     Handler,
     Refused,
 )
-from .display_power import UNSUPPORTED, probe_backlight, probe_display_power
+from .display_power import probe_backlight, probe_display_power
 from .frame_display import FrameRenderer
 from .picture_decode import (
     MAX_DECODED_BYTES,
@@ -48,7 +57,6 @@ from .slideshow import FrameSettings, IntervalWait, Slideshow, wait_interval
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_KEY: Final = "frame"
-DEVICE_ID: Final = "frame"
 STATE_FILE_NAME: Final = "frame.json"
 
 _seconds = vol.All(vol.Any(int, float), vol.Coerce(float))
@@ -119,7 +127,7 @@ _SHUFFLE_SCHEMA: Final = vol.Schema({vol.Required("shuffle"): vol.Boolean()})
 _ALBUM_SCHEMA: Final = vol.Schema({vol.Required("album"): album_name})
 _DISPLAY_SCHEMA: Final = vol.Schema({vol.Required("on"): vol.Boolean()})
 _BRIGHTNESS_SCHEMA: Final = vol.Schema(
-    {vol.Required("brightness"): vol.All(vol.Coerce(int), vol.Range(min=0, max=255))}
+    {vol.Required("brightness"): vol.All(vol.Coerce(int), vol.Range(min=0, max=MAX_BRIGHTNESS))}
 )
 # The data arrives as the payload of a binary frame.
 _PUT_SCHEMA: Final = vol.Schema({vol.Required("name"): picture_name, vol.Required("data"): bytes})
@@ -131,7 +139,7 @@ _THUMBNAIL_SCHEMA: Final = vol.Schema(
 class PictureFrameDevice(Device):
     """Slideshow, uploads, thumbnails, screen power and brightness."""
 
-    kind = "picture_frame"
+    kind = DeviceKind.PICTURE_FRAME
 
     def __init__(
         self,
@@ -176,30 +184,30 @@ class PictureFrameDevice(Device):
     # Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        return {
-            "display_power": self._power.method != UNSUPPORTED,
-            "display_method": self._power.method,
-            "backlight": self._backlight is not None,
-            "albums": list_albums(self._folder),
-            "max_upload_bytes": self._max_upload,
-            "thumbnail_size": self._thumbnail_size,
-        }
+        return FrameCapabilities(
+            display_power=self._power.method != DisplayMethod.UNSUPPORTED,
+            display_method=self._power.method,
+            backlight=self._backlight is not None,
+            albums=tuple(list_albums(self._folder)),
+            max_upload_bytes=self._max_upload,
+            thumbnail_size=self._thumbnail_size,
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
         settings = self._settings
-        return {
-            "current": settings.current,
-            "index": self.slideshow.index(),
-            "count": self.slideshow.count,
-            "paused": settings.paused,
-            "interval": settings.interval,
-            "shuffle": settings.shuffle,
-            "display_on": settings.display_on,
-            "display_method": self._power.method,
-            "brightness": settings.brightness,
-            "album": settings.album,
-            "error": self._renderer.error,
-        }
+        return FrameState(
+            current=settings.current,
+            index=self.slideshow.index(),
+            count=self.slideshow.count,
+            paused=settings.paused,
+            interval=settings.interval,
+            shuffle=settings.shuffle,
+            display_on=settings.display_on,
+            display_method=self._power.method,
+            brightness=settings.brightness,
+            album=settings.album,
+            error=self._renderer.error,
+        ).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -244,23 +252,28 @@ class PictureFrameDevice(Device):
 
     def _build_actions(self) -> dict[str, Action]:
         control: list[tuple[str, Handler, vol.Schema]] = [
-            ("next", self._handle_next, _NO_PARAMS),
-            ("previous", self._handle_previous, _NO_PARAMS),
-            ("pause", self._handle_pause, _NO_PARAMS),
-            ("resume", self._handle_resume, _NO_PARAMS),
-            ("show", self._handle_show, _NAME_SCHEMA),
-            ("set_interval", self._handle_set_interval, _INTERVAL_SCHEMA),
-            ("set_shuffle", self._handle_set_shuffle, _SHUFFLE_SCHEMA),
-            ("set_album", self._handle_set_album, _ALBUM_SCHEMA),
-            ("set_display", self._handle_set_display, _DISPLAY_SCHEMA),
-            ("set_brightness", self._handle_set_brightness, _BRIGHTNESS_SCHEMA),
-            ("put_picture", self._handle_put_picture, _PUT_SCHEMA),
-            ("delete_picture", self._handle_delete_picture, _NAME_SCHEMA),
+            (FrameAction.NEXT, self._handle_next, _NO_PARAMS),
+            (FrameAction.PREVIOUS, self._handle_previous, _NO_PARAMS),
+            (FrameAction.PAUSE, self._handle_pause, _NO_PARAMS),
+            (FrameAction.RESUME, self._handle_resume, _NO_PARAMS),
+            (FrameAction.SHOW, self._handle_show, _NAME_SCHEMA),
+            (FrameAction.SET_INTERVAL, self._handle_set_interval, _INTERVAL_SCHEMA),
+            (FrameAction.SET_SHUFFLE, self._handle_set_shuffle, _SHUFFLE_SCHEMA),
+            (FrameAction.SET_ALBUM, self._handle_set_album, _ALBUM_SCHEMA),
+            (FrameAction.SET_DISPLAY, self._handle_set_display, _DISPLAY_SCHEMA),
+            (FrameAction.SET_BRIGHTNESS, self._handle_set_brightness, _BRIGHTNESS_SCHEMA),
+            (FrameAction.PUT_PICTURE, self._handle_put_picture, _PUT_SCHEMA),
+            (FrameAction.DELETE_PICTURE, self._handle_delete_picture, _NAME_SCHEMA),
         ]
         actions = {name: Action(name, handler, schema) for name, handler, schema in control}
-        actions["put_picture"] = replace(actions["put_picture"], costly=True)
-        actions["thumbnail"] = Action(
-            "thumbnail", self._handle_thumbnail, _THUMBNAIL_SCHEMA, Role.VIEWER, costly=True
+        put = FrameAction.PUT_PICTURE
+        actions[put] = replace(actions[put], costly=True)
+        actions[FrameAction.THUMBNAIL] = Action(
+            FrameAction.THUMBNAIL,
+            self._handle_thumbnail,
+            _THUMBNAIL_SCHEMA,
+            Role.VIEWER,
+            costly=True,
         )
         return actions
 

@@ -10,14 +10,11 @@ import math
 from typing import Any, Final
 
 import voluptuous as vol
+from pi_secure_ws_protocol.devices.light import MAX_BRIGHTNESS, MAX_TRANSITION
 
 from pi_agent.devices.gpio import bcm_pin, boolean, display_name, seconds, slug
 
 DEFAULT_PWM_FREQUENCY: Final = 100
-MAX_BRIGHTNESS: Final = 255
-MAX_TRANSITION: Final = 60.0
-EFFECT_BLINK: Final = "blink"
-EFFECT_PULSE: Final = "pulse"
 STARTUP_MODES: Final = ("off", "on", "restore")
 
 

@@ -19,6 +19,15 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any, Final
 
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
+from pi_secure_ws_protocol.devices.light import (
+    MAX_BRIGHTNESS,
+    LightAction,
+    LightCapabilities,
+    LightEffect,
+    LightState,
+)
+
 from pi_agent.devices.base import (
     Action,
     ActionResult,
@@ -36,9 +45,6 @@ from . import light_params
 from .light_params import (
     BLINK_SCHEMA,
     DEFAULT_PWM_FREQUENCY,
-    EFFECT_BLINK,
-    EFFECT_PULSE,
-    MAX_BRIGHTNESS,
     PULSE_SCHEMA,
     TRANSITION_SCHEMA,
     TURN_ON_SCHEMA,
@@ -81,7 +87,7 @@ def create(section: list[dict[str, Any]], ctx: DeviceContext) -> list[Device]:
 class Light(Device):
     """One light on one GPIO pin: a relay or LED (on/off), or a PWM-dimmed light."""
 
-    kind = "light"
+    kind = DeviceKind.LIGHT
     stop_rank = 10
 
     def __init__(
@@ -98,7 +104,7 @@ class Light(Device):
         self._store = store
         self._on = False
         self._brightness = MAX_BRIGHTNESS  # the level "on" means; kept while off
-        self._effect: str | None = None
+        self._effect: LightEffect | None = None
         self._level = 0.0  # what the pin drives now, 0..1
         self._task: asyncio.Task[None] | None = None
         startup = config["startup"]
@@ -122,29 +128,26 @@ class Light(Device):
         self._actions = {
             action.name: action
             for action in (
-                Action("turn_on", self._turn_on, TURN_ON_SCHEMA),
-                Action("turn_off", self._turn_off, TRANSITION_SCHEMA),
-                Action("toggle", self._toggle, TRANSITION_SCHEMA),
-                Action("blink", self._blink, BLINK_SCHEMA),
-                Action("pulse", self._pulse, PULSE_SCHEMA),
+                Action(LightAction.TURN_ON, self._turn_on, TURN_ON_SCHEMA),
+                Action(LightAction.TURN_OFF, self._turn_off, TRANSITION_SCHEMA),
+                Action(LightAction.TOGGLE, self._toggle, TRANSITION_SCHEMA),
+                Action(LightAction.BLINK, self._blink, BLINK_SCHEMA),
+                Action(LightAction.PULSE, self._pulse, PULSE_SCHEMA),
             )
         }
 
     # -- Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        effects = [EFFECT_BLINK, EFFECT_PULSE] if self.dimmable else [EFFECT_BLINK]
-        return {
-            "dimmable": self.dimmable,
-            "supports_transition": self.dimmable,
-            "effects": effects,
-        }
+        effects = (LightEffect.BLINK, LightEffect.PULSE) if self.dimmable else (LightEffect.BLINK,)
+        return LightCapabilities(
+            dimmable=self.dimmable, supports_transition=self.dimmable, effects=effects
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"on": self._on, "effect": self._effect}
-        if self.dimmable:
-            state["brightness"] = self._brightness if self._on else 0
-        return state
+        # Dimmable lights only report a brightness: 0 when off, the peak during an effect.
+        brightness = (self._brightness if self._on else 0) if self.dimmable else None
+        return LightState(on=self._on, effect=self._effect, brightness=brightness).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -203,7 +206,7 @@ class Light(Device):
         self._cancel_task()
         peak = self._level_of(brightness if brightness is not None else self._brightness)
         self._start_effect(
-            EFFECT_BLINK,
+            LightEffect.BLINK,
             brightness,
             self._run_blink(peak, params["on_time"], params["off_time"], params["count"]),
         )
@@ -216,7 +219,7 @@ class Light(Device):
         self._cancel_task()
         peak = self._level_of(brightness if brightness is not None else self._brightness)
         self._start_effect(
-            EFFECT_PULSE,
+            LightEffect.PULSE,
             brightness,
             self._run_pulse(peak, params["fade_in"], params["fade_out"], params["count"]),
         )
@@ -251,7 +254,7 @@ class Light(Device):
         return self.state()
 
     def _start_effect(
-        self, effect: str, brightness: int | None, runner: Coroutine[Any, Any, None]
+        self, effect: LightEffect, brightness: int | None, runner: Coroutine[Any, Any, None]
     ) -> None:
         self._on = True
         self._effect = effect

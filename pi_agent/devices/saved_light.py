@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pi_agent.state_store import StateStore
+from pi_secure_ws_protocol.devices.light import MAX_BRIGHTNESS
 
-from .light_params import MAX_BRIGHTNESS
+from pi_agent.state_store import StateStore
 
 _LOGGER = logging.getLogger(__name__)
 

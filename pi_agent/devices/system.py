@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
+from pi_secure_ws_protocol.devices.system import (
+    DEVICE_ID,
+    SystemAction,
+    SystemCapabilities,
+    SystemState,
+)
 
 from .base import Action, CallContext, Device, DeviceContext, Refused
 from .commands import run_command
@@ -22,7 +29,6 @@ from .system_readings import SystemReadings, significant
 
 _LOGGER = logging.getLogger(__name__)
 
-DEVICE_ID: Final = "system"
 DEFAULT_REFRESH_INTERVAL: Final = 30.0
 # Long enough for the answer to reach the caller before the agent goes away.
 DEFAULT_ACTION_DELAY: Final = 0.5
@@ -37,7 +43,7 @@ async def _systemctl_reboot() -> None:
 class SystemDevice(Device):
     """Hostname, model, uptime, temperature, load, disk, memory, Wi-Fi and throttling."""
 
-    kind = "system"
+    kind = DeviceKind.SYSTEM
 
     def __init__(
         self,
@@ -61,16 +67,17 @@ class SystemDevice(Device):
         # vcgencmd: None looks it up on PATH, "" means do without.
         found = shutil.which("vcgencmd") if vcgencmd is None else (vcgencmd or None)
         self._readings = SystemReadings(root, state_dir, found)
-        self._state: dict[str, Any] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Handle] = set()
         self._actions = {
-            "refresh": Action("refresh", self._handle_refresh, role=Role.VIEWER),
-            "restart_agent": Action("restart_agent", self._handle_restart, role=Role.ADMIN),
-            "reboot": Action("reboot", self._handle_reboot, role=Role.ADMIN),
+            action.name: action
+            for action in (
+                Action(SystemAction.REFRESH, self._handle_refresh, role=Role.VIEWER),
+                Action(SystemAction.RESTART_AGENT, self._handle_restart, role=Role.ADMIN),
+                Action(SystemAction.REBOOT, self._handle_reboot, role=Role.ADMIN),
+            )
         }
-        self._state = self._readings.read_files()
-        self._state["throttled"] = self._readings.read_throttled_file()
+        self._state: SystemState = self._readings.read_now()
         self._capabilities = self._probe_capabilities()
 
     # Device interface
@@ -80,16 +87,16 @@ class SystemDevice(Device):
         return self._capabilities
 
     def _probe_capabilities(self) -> dict[str, Any]:
-        return {
-            "sensors": self._readings.sensors(),
-            "restart_agent": self._on_restart is not None,
-            "reboot": self._on_reboot is not None,
+        return SystemCapabilities(
+            sensors=self._readings.sensors(),
+            restart_agent=self._on_restart is not None,
+            reboot=self._on_reboot is not None,
             # Which pin factory and gpiochip drive the pins: shown in Home Assistant's diagnostics.
-            "gpio": self._gpio,
-        }
+            gpio=self._gpio,
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
-        return dict(self._state)
+        return self._state.to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -112,8 +119,7 @@ class SystemDevice(Device):
 
     async def refresh(self) -> bool:
         """Read everything again; push only when something changed meaningfully."""
-        new_state = self._readings.read_files()
-        new_state["throttled"] = await self._readings.read_throttled()
+        new_state = await self._readings.read()
         changed = significant(new_state) != significant(self._state)
         self._state = new_state
         self._capabilities = self._probe_capabilities()

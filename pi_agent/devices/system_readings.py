@@ -11,9 +11,20 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
+
+from pi_secure_ws_protocol.devices.system import (
+    DiskUsage,
+    LoadAverage,
+    MemoryUsage,
+    SystemSensor,
+    SystemState,
+    ThrottleFlags,
+    Throttling,
+    WifiLink,
+)
 
 from .base import DeviceError
 from .commands import run_command
@@ -32,15 +43,15 @@ _THROTTLE_FLAGS: Final = (
 _SINCE_BOOT_SHIFT: Final = 16
 
 
-def decode_throttled(value: int) -> dict[str, Any]:
+def decode_throttled(value: int) -> Throttling:
     """Split the firmware's throttling word into flags that hold now and flags seen since boot."""
-    return {
-        "raw": f"0x{value:x}",
-        "now": {name: bool(value >> bit & 1) for name, bit in _THROTTLE_FLAGS},
-        "since_boot": {
-            name: bool(value >> (bit + _SINCE_BOOT_SHIFT) & 1) for name, bit in _THROTTLE_FLAGS
-        },
-    }
+
+    def flags(shift: int) -> ThrottleFlags:
+        return ThrottleFlags(
+            **{name: bool(value >> (bit + shift) & 1) for name, bit in _THROTTLE_FLAGS}
+        )
+
+    return Throttling(raw=f"0x{value:x}", now=flags(0), since_boot=flags(_SINCE_BOOT_SHIFT))
 
 
 def parse_throttled_text(text: str) -> int:
@@ -61,30 +72,47 @@ class SystemReadings:
         self._vcgencmd = vcgencmd
         self._thermal_file = self._find_thermal_zone()
 
-    def sensors(self) -> list[str]:
+    def sensors(self) -> tuple[SystemSensor, ...]:
         """The readings this Pi offers (probed again at each refresh)."""
-        sensors = ["hostname", "uptime", "load", "disk", "memory"]
+        sensors = [
+            SystemSensor.HOSTNAME,
+            SystemSensor.UPTIME,
+            SystemSensor.LOAD,
+            SystemSensor.DISK,
+            SystemSensor.MEMORY,
+        ]
         if (self._root / "proc/device-tree/model").is_file():
-            sensors.append("model")
+            sensors.append(SystemSensor.MODEL)
         if self._thermal_file is not None:
-            sensors.append("cpu_temperature")
+            sensors.append(SystemSensor.CPU_TEMPERATURE)
         if self._wifi() is not None:
-            sensors.append("wifi")
+            sensors.append(SystemSensor.WIFI)
         if self._firmware_throttled.is_file() or self._vcgencmd is not None:
-            sensors.append("throttled")
-        return sensors
+            sensors.append(SystemSensor.THROTTLED)
+        return tuple(sensors)
 
-    def read_files(self) -> dict[str, Any]:
-        return {
-            "hostname": socket.gethostname(),
-            "model": self._model(),
-            "uptime": self._uptime(),
-            "cpu_temperature": self._cpu_temperature(),
-            "load": self._load(),
-            "disk": self._disk(),
-            "memory": self._memory(),
-            "wifi": self._wifi(),
-        }
+    def read_files(self) -> SystemState:
+        """Every reading but the throttling flags (None here: see ``read``)."""
+        return SystemState(
+            hostname=socket.gethostname(),
+            model=self._model(),
+            uptime=self._uptime(),
+            cpu_temperature=self._cpu_temperature(),
+            load=self._load(),
+            disk=self._disk(),
+            memory=self._memory(),
+            wifi=self._wifi(),
+            throttled=None,
+        )
+
+    def read_now(self) -> SystemState:
+        """Every reading without a subprocess: the throttling flags from sysfs only."""
+        return replace(self.read_files(), throttled=self.read_throttled_file())
+
+    async def read(self) -> SystemState:
+        """Every reading, the throttling flags from vcgencmd where sysfs lacks them."""
+        state = self.read_files()
+        return replace(state, throttled=await self.read_throttled())
 
     def _read_text(self, relative: str | Path) -> str | None:
         try:
@@ -121,26 +149,26 @@ class SystemReadings:
         except ValueError:
             return None
 
-    def _load(self) -> dict[str, float] | None:
+    def _load(self) -> LoadAverage | None:
         text = self._read_text("proc/loadavg")
         try:
             one, five, fifteen = (float(part) for part in (text or "").split()[:3])
         except ValueError:  # missing file, too few fields or not numbers
             return None
-        return {"1m": one, "5m": five, "15m": fifteen}
+        return LoadAverage(one=one, five=five, fifteen=fifteen)
 
-    def _disk(self) -> dict[str, Any] | None:
+    def _disk(self) -> DiskUsage | None:
         try:
             usage = shutil.disk_usage(self._state_dir)
         except OSError:
             return None
-        return {
-            "free_bytes": usage.free,
-            "total_bytes": usage.total,
-            "free_percent": round(100 * usage.free / usage.total, 1) if usage.total else None,
-        }
+        return DiskUsage(
+            free_bytes=usage.free,
+            total_bytes=usage.total,
+            free_percent=round(100 * usage.free / usage.total, 1) if usage.total else None,
+        )
 
-    def _memory(self) -> dict[str, Any] | None:
+    def _memory(self) -> MemoryUsage | None:
         text = self._read_text("proc/meminfo")
         if not text:
             return None
@@ -154,13 +182,13 @@ class SystemReadings:
         available = fields.get("MemAvailable", fields.get("MemFree"))
         if not total or available is None:
             return None
-        return {
-            "total_bytes": total,
-            "available_bytes": available,
-            "used_percent": round(100 * (total - available) / total, 1),
-        }
+        return MemoryUsage(
+            total_bytes=total,
+            available_bytes=available,
+            used_percent=round(100 * (total - available) / total, 1),
+        )
 
-    def _wifi(self) -> dict[str, Any] | None:
+    def _wifi(self) -> WifiLink | None:
         text = self._read_text("proc/net/wireless")
         if not text:
             return None
@@ -175,10 +203,10 @@ class SystemReadings:
                 level = float(parts[2].rstrip("."))
             except ValueError:
                 continue
-            return {"interface": interface.strip(), "link_quality": link, "signal_dbm": level}
+            return WifiLink(interface=interface.strip(), link_quality=link, signal_dbm=level)
         return None
 
-    def read_throttled_file(self) -> dict[str, Any] | None:
+    def read_throttled_file(self) -> Throttling | None:
         text = self._read_text(self._firmware_throttled)
         if text is None:
             return None
@@ -188,7 +216,7 @@ class SystemReadings:
             _LOGGER.warning("unexpected content in %s: %r", self._firmware_throttled, text[:40])
             return None
 
-    async def read_throttled(self) -> dict[str, Any] | None:
+    async def read_throttled(self) -> Throttling | None:
         if self._firmware_throttled.is_file() or self._vcgencmd is None:
             return self.read_throttled_file()
         try:
@@ -199,22 +227,20 @@ class SystemReadings:
             return None
 
 
-def significant(state: Mapping[str, Any]) -> tuple[Any, ...]:
+def significant(state: SystemState) -> tuple[Any, ...]:
     """What a push is worth: uptime always moves, and tiny wobbles of the others are noise."""
 
-    def rounded(section: Any, key: str, step: float) -> float | None:
-        if not isinstance(section, Mapping) or section.get(key) is None:
-            return None
-        return round(float(section[key]) / step)
+    def rounded(value: float | None, step: float) -> float | None:
+        return None if value is None else round(value / step)
 
-    temperature = state.get("cpu_temperature")
+    temperature = state.cpu_temperature
     return (
-        state.get("hostname"),
-        state.get("model"),
+        state.hostname,
+        state.model,
         None if temperature is None else round(temperature),
-        rounded(state.get("load"), "1m", 0.25),
-        rounded(state.get("memory"), "used_percent", 1.0),
-        rounded(state.get("disk"), "free_percent", 1.0),
-        rounded(state.get("wifi"), "signal_dbm", 3.0),
-        repr(state.get("throttled")),
+        rounded(None if state.load is None else state.load.one, 0.25),
+        rounded(None if state.memory is None else state.memory.used_percent, 1.0),
+        rounded(None if state.disk is None else state.disk.free_percent, 1.0),
+        rounded(None if state.wifi is None else state.wifi.signal_dbm, 3.0),
+        state.throttled,
     )

@@ -60,7 +60,7 @@ def make_device(tmp_path: Path, root: Path, **kwargs: Any) -> SystemDevice:
 
 
 def test_decode_throttled_bits() -> None:
-    decoded = decode_throttled(0x50005)
+    decoded = decode_throttled(0x50005).to_wire()
     assert decoded["raw"] == "0x50005"
     assert decoded["now"] == {
         "under_voltage": True,
@@ -74,7 +74,7 @@ def test_decode_throttled_bits() -> None:
         "throttled": True,
         "soft_temp_limit": False,
     }
-    capped = decode_throttled(0xA000A)
+    capped = decode_throttled(0xA000A).to_wire()
     assert capped["now"]["freq_capped"]
     assert capped["now"]["soft_temp_limit"]
     assert capped["since_boot"]["freq_capped"]
