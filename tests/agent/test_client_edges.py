@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import client as client_module
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, ClientStream
@@ -27,6 +26,7 @@ from pi_secure_ws_protocol.errors import (
     PiSecureWsError,
     ProtocolError,
 )
+from pi_secure_ws_testing.agent import RunningAgent
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
