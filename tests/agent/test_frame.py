@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import VIEWER, call
+from pi_secure_ws_testing.waiting import wait_for
 from PIL import Image
 
 from pi_agent.devices import frame
-from pi_agent.devices.base import BinaryResult, CallContext, DeviceContext, Refused
+from pi_agent.devices.base import BinaryResult, DeviceContext, Refused
 from pi_agent.devices.display_power import probe_display_power
 from pi_agent.devices.frame import PictureFrameDevice
-
-CONTROL = CallContext(client_id="ha", role=Role.CONTROL, source="127.0.0.1")
-VIEWER = CallContext(client_id="tablet", role=Role.VIEWER, source="127.0.0.1")
 
 RED = (220, 20, 20)
 GREEN = (20, 200, 20)
@@ -107,18 +106,6 @@ async def started(factory: DeviceFactory, **kwargs: Any) -> PictureFrameDevice:
     return device
 
 
-async def call(
-    device: PictureFrameDevice,
-    name: str,
-    params: dict[str, Any] | None = None,
-    who: CallContext = CONTROL,
-) -> Any:
-    """The server's path: role check, schema, handler."""
-    action = device.actions()[name]
-    assert who.role >= action.role
-    return await action.handler(action.schema(params or {}), who)
-
-
 async def pixel(device: PictureFrameDevice, xy: tuple[int, int]) -> tuple[int, int, int]:
     screen = await asyncio.wait_for(device.screenshot(), 5)
     assert screen.size == SCREEN
@@ -129,16 +116,6 @@ async def pixel(device: PictureFrameDevice, xy: tuple[int, int]) -> tuple[int, i
 
 def near(actual: tuple[int, int, int], expected: tuple[int, int, int], slack: int = 12) -> bool:
     return all(abs(a - e) <= slack for a, e in zip(actual, expected, strict=True))
-
-
-async def wait_for_state(
-    device: PictureFrameDevice, predicate: Callable[[dict[str, Any]], bool]
-) -> None:
-    for _ in range(300):
-        if predicate(device.state()):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"state never matched: {device.state()}")
 
 
 CENTRE = (400, 240)
@@ -235,14 +212,14 @@ async def test_thumbnail(make_frame: DeviceFactory) -> None:
 
 async def test_the_slideshow_advances_on_its_own_and_pauses(make_frame: DeviceFactory) -> None:
     device = await started(make_frame, interval=0.05)
-    await wait_for_state(device, lambda s: s["current"] == "b.png")
+    await wait_for(lambda: device.state()["current"] == "b.png")
     await call(device, "pause")
     paused_at = device.state()["current"]
     await asyncio.sleep(0.2)
     assert device.state()["current"] == paused_at
     assert device.state()["paused"] is True
     await call(device, "resume")
-    await wait_for_state(device, lambda s: s["current"] != paused_at)
+    await wait_for(lambda: device.state()["current"] != paused_at)
 
 
 class FakeInterval:
@@ -312,10 +289,10 @@ async def test_pictures_added_and_removed_while_running(
     await call(device, "pause")
     await call(device, "show", {"name": "c.jpg"})
     add_picture(pictures, "later/e.jpg", RED)
-    await wait_for_state(device, lambda s: s["count"] == 6)  # the paused frame still rescans
+    await wait_for(lambda: device.state()["count"] == 6)  # the paused frame still rescans
     (pictures / "c.jpg").unlink()
     # The picture on screen is gone: the frame moves on to the one that followed it.
-    await wait_for_state(device, lambda s: s["current"] == "later/e.jpg")
+    await wait_for(lambda: device.state()["current"] == "later/e.jpg")
     assert near(await pixel(device, CENTRE), RED)
     assert device.state()["count"] == 5
 
