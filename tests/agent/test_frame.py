@@ -21,7 +21,7 @@ from pi_secure_ws_testing.waiting import wait_for
 from PIL import Image
 
 from pi_agent.devices import frame
-from pi_agent.devices.base import BinaryResult, DeviceContext, Refused
+from pi_agent.devices.base import BinaryResult, DeviceContext, DeviceError, Refused
 from pi_agent.devices.display_power import probe_display_power
 from pi_agent.devices.frame import PictureFrameDevice
 
@@ -514,6 +514,34 @@ async def test_wayland_uses_wlopm(tmp_path: Path) -> None:
     await power.set_power(True)
     assert record.read_text().splitlines() == ["--off *", "--on *"]
     assert probe_display_power(tmp_path / "sysroot", {"PATH": str(bin_dir)}).method == "unsupported"
+
+
+async def test_wayland_without_wlopm_uses_wlr_randr_for_every_output(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "calls.txt"
+    listing = tmp_path / "listing.txt"
+    listing.write_text('HDMI-A-1 "Dell"\n  Enabled: yes\nDSI-1 "Panel"\n  Enabled: yes\n')
+    wlr_randr = bin_dir / "wlr-randr"
+    wlr_randr.write_text(
+        f'#!/bin/sh\nif [ $# -eq 0 ]; then cat {listing}; else echo "$@" >> {record}; fi\n'
+    )
+    wlr_randr.chmod(0o755)
+    power = probe_display_power(
+        tmp_path / "sysroot", {"WAYLAND_DISPLAY": "wayland-1", "PATH": str(bin_dir)}
+    )
+    assert power.method == "wlr-randr"
+    await power.set_power(False)
+    await power.set_power(True)
+    assert record.read_text().splitlines() == [
+        "--output HDMI-A-1 --off",
+        "--output DSI-1 --off",
+        "--output HDMI-A-1 --on",
+        "--output DSI-1 --on",
+    ]
+    listing.write_text("")  # the compositor lists nothing: say so rather than pretend
+    with pytest.raises(DeviceError, match="lists no outputs"):
+        await power.set_power(False)
 
 
 async def test_drm_connector_status(tmp_path: Path) -> None:

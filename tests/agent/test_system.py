@@ -12,7 +12,8 @@ import pytest
 from pi_secure_ws_protocol.const import Role
 from pi_secure_ws_testing.devices import ADMIN, call
 
-from pi_agent.devices.base import DeviceContext, Refused
+from pi_agent.devices.base import DeviceContext, DeviceError, Refused
+from pi_agent.devices.commands import run_command
 from pi_agent.devices.system import SystemDevice, create_system_device
 from pi_agent.devices.system_readings import decode_throttled
 
@@ -233,3 +234,12 @@ async def test_capabilities_are_probed_at_each_refresh_not_at_each_login(tmp_pat
     assert "wifi" not in device.capabilities()["sensors"]
     await call(device, "refresh", who=ADMIN)
     assert "wifi" in device.capabilities()["sensors"]
+
+
+async def test_a_command_that_is_missing_or_hangs_is_a_device_error(tmp_path: Path) -> None:
+    with pytest.raises(DeviceError, match="cannot run"):
+        await run_command([str(tmp_path / "no-such-command")])
+    hangs = fake_command(tmp_path, "hangs", "exec sleep 60\n")
+    # The time limit is only the point where it gives up: the command would take a minute.
+    with pytest.raises(DeviceError, match=r"did not answer within 0\.2 s"):
+        await run_command([hangs], time_limit=0.2)
