@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol.devices import (
     CONTRACTS,
     ActionParams,
@@ -36,6 +35,7 @@ from pi_secure_ws_protocol.devices import (
 )
 from pi_secure_ws_protocol.devices.wire import Fields
 from pi_secure_ws_protocol.errors import ProtocolError
+from pi_secure_ws_testing.agent import RunningAgent
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
