@@ -1,9 +1,9 @@
-"""The camera: JPEG snapshots, and one shared capture pipeline fanned out to stream subscribers.
+"""The camera: JPEG snapshots, shared streams and a privacy switch.
 
-The pipeline runs only while somebody watches, at the highest rate any subscriber asked for. Each
-subscriber has a one-frame slot that the newest frame overwrites, so a slow subscriber drops frames
-and never holds up the others or makes the agent buffer. Backend calls (libcamera, JPEG encoding)
-block, so they run on one worker thread, strictly one after another, never on the event loop.
+Streams share one capture pipeline (:mod:`camera_stream`) that runs only while somebody watches.
+Backend calls (libcamera, JPEG encoding) block, so they run on one worker thread, strictly one
+after another, never on the event loop. A failed camera is retried with back-off in the background
+until a test frame works, so its error clears without anybody asking.
 """
 
 from __future__ import annotations
@@ -11,14 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_protocol.devices.camera import (
+    DEVICE_ID,
+    CameraAction,
+    CameraCapabilities,
+    CameraState,
+)
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
 
 from pi_agent.state_store import StateStore
 
@@ -33,11 +39,11 @@ from .base import (
     StreamResult,
 )
 from .camera_backends import CameraBackend, Size, make_backend
+from .camera_stream import StreamPipeline
 
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_KEY: Final = "camera"
-DEVICE_ID: Final = "camera"
 BACKENDS: Final = ("auto", "picamera2", "test_pattern")
 STATE_FILE_NAME: Final = "camera.json"
 MAX_SIDE: Final = 4096
@@ -98,46 +104,10 @@ def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
     ]
 
 
-class _Subscriber:
-    """One stream client: a one-frame slot, paced to the rate it asked for."""
-
-    def __init__(self, fps: float) -> None:
-        self.fps = fps
-        self.period = 1.0 / fps
-        self.slot: bytes | None = None
-        self.ready = asyncio.Event()
-        self.closed = False
-        self.next_due = 0.0
-
-    def offer(self, frame: bytes, now: float, tolerance: float) -> None:
-        """Take ``frame`` if this subscriber is due one; an unsent older frame is dropped."""
-        if self.closed or now < self.next_due - tolerance:
-            return
-        self.slot = frame
-        self.ready.set()
-        self.next_due += self.period
-        if self.next_due < now - self.period:
-            # After a stall (backend retry), pace from now rather than catch up with a burst.
-            self.next_due = now + self.period
-
-    def close(self) -> None:
-        self.closed = True
-        self.slot = None
-        self.ready.set()
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        while not self.closed:
-            await self.ready.wait()
-            self.ready.clear()
-            frame, self.slot = self.slot, None
-            if frame is not None and not self.closed:
-                yield frame
-
-
 class CameraDevice(Device):
     """Snapshots and shared streams from one backend, with a privacy switch."""
 
-    kind = "camera"
+    kind = DeviceKind.CAMERA
 
     def __init__(
         self,
@@ -159,59 +129,69 @@ class CameraDevice(Device):
         self._store = StateStore(state_file) if state_file is not None else None
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        self._linger = stream_linger
         self._privacy = bool(self._store.get("privacy", False)) if self._store else False
         self._error: str | None = None
-        self._subscribers: list[_Subscriber] = []
-        self._subscribers_changed = asyncio.Event()
-        self._capture_task: asyncio.Task[None] | None = None
+        self._pipeline = StreamPipeline(
+            capture=lambda: self._run(self._capture_blocking, None),
+            release=lambda: self._run(self._release_backend),
+            report=self._set_error,
+            on_change=self.notify_state,
+            on_end=self._pipeline_ended,
+            linger=stream_linger,
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+        )
         self._recovery_task: asyncio.Task[None] | None = None
-        self._winding_down: set[asyncio.Task[None]] = set()
         # One worker: backend calls never overlap, even when a waiting coroutine is cancelled.
         self._executor: ThreadPoolExecutor | None = None
         self._backend_running = False  # touched only on the worker thread
         self._stopped = False
-        self.frames_captured = 0
+        stream_schema = vol.Schema(
+            {
+                vol.Optional("fps", default=max_fps): vol.All(
+                    vol.Coerce(float), vol.Range(min=MIN_FPS)
+                )
+            }
+        )
         self._actions = {
-            "snapshot": Action(
-                "snapshot", self._handle_snapshot, _SNAPSHOT_SCHEMA, Role.VIEWER, costly=True
-            ),
-            "stream": Action(
-                "stream",
-                self._handle_stream,
-                vol.Schema(
-                    {
-                        vol.Optional("fps", default=max_fps): vol.All(
-                            vol.Coerce(float), vol.Range(min=MIN_FPS)
-                        )
-                    }
+            action.name: action
+            for action in (
+                Action(
+                    CameraAction.SNAPSHOT,
+                    self._handle_snapshot,
+                    _SNAPSHOT_SCHEMA,
+                    Role.VIEWER,
+                    costly=True,
                 ),
-                Role.VIEWER,
-                costly=True,
-            ),
-            "set_privacy": Action(
-                "set_privacy", self._handle_set_privacy, _PRIVACY_SCHEMA, Role.CONTROL
-            ),
+                Action(
+                    CameraAction.STREAM,
+                    self._handle_stream,
+                    stream_schema,
+                    Role.VIEWER,
+                    costly=True,
+                ),
+                Action(CameraAction.SET_PRIVACY, self._handle_set_privacy, _PRIVACY_SCHEMA),
+            )
         }
 
     # Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        return {
-            "width": self._backend.width,
-            "height": self._backend.height,
-            "max_fps": self._max_fps,
-            "backend": self._backend.name,
-        }
+        return CameraCapabilities(
+            width=self._backend.width,
+            height=self._backend.height,
+            max_fps=self._max_fps,
+            backend=self._backend.name,
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
-        return {
-            "streaming": self._capture_task is not None and bool(self._subscribers),
-            "subscribers": len(self._subscribers),
-            "privacy": self._privacy,
-            "error": self._error,
-            "fps": self._pipeline_fps(),
-        }
+        return CameraState(
+            streaming=self._pipeline.streaming,
+            subscribers=len(self._pipeline.subscribers),
+            privacy=self._privacy,
+            error=self._error,
+            fps=self._pipeline.fps(),
+        ).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -226,14 +206,8 @@ class CameraDevice(Device):
 
     async def stop(self) -> None:
         self._stopped = True
-        for subscriber in self._subscribers:
-            subscriber.close()
-        self._subscribers.clear()
-        for task in (self._capture_task, self._recovery_task, *self._winding_down):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._pipeline.shut_down(wind_down=True)
+        await self._cancel_recovery()
         try:
             await asyncio.wait_for(self._run(self._release_backend), 5.0)
         except Exception:
@@ -246,7 +220,11 @@ class CameraDevice(Device):
 
     def pending_frames(self) -> int:
         """Frames waiting in subscriber slots: never more than one per subscriber."""
-        return sum(1 for subscriber in self._subscribers if subscriber.slot is not None)
+        return self._pipeline.pending_frames()
+
+    @property
+    def frames_captured(self) -> int:
+        return self._pipeline.frames_captured
 
     # Actions
 
@@ -260,7 +238,7 @@ class CameraDevice(Device):
             self._set_error(_reason(err))
             raise DeviceError(f"camera: {_reason(err)}") from err
         finally:
-            if self._capture_task is None:
+            if not self._pipeline.running:
                 # Nobody streams: do not leave the camera (and its LED) on after a snapshot.
                 await self._run(self._release_backend)
         self._set_error(None)
@@ -274,15 +252,10 @@ class CameraDevice(Device):
         if fps > self._max_fps:
             # Refused, not clamped: the client learns the limit instead of a silently lower rate.
             raise Refused(f"fps {fps:g} is above this camera's max_fps of {self._max_fps:g}")
-        subscriber = _Subscriber(fps)
-        self._subscribers.append(subscriber)
-        self._subscribers_changed.set()
-        if self._capture_task is None:
-            self._capture_task = asyncio.create_task(self._capture_loop(), name="camera-capture")
-        self.notify_state()
+        subscriber = self._pipeline.subscribe(fps)
 
         async def close() -> None:
-            self._unsubscribe(subscriber)
+            self._pipeline.unsubscribe(subscriber)
 
         return StreamResult(
             subscriber.frames(),
@@ -306,117 +279,10 @@ class CameraDevice(Device):
             self.notify_state()
         return {"privacy": self._privacy}
 
-    # The pipeline
-
-    def _pipeline_fps(self) -> float:
-        if self._capture_task is None or not self._subscribers:
-            return 0.0
-        return max(subscriber.fps for subscriber in self._subscribers)
-
-    def _unsubscribe(self, subscriber: _Subscriber) -> None:
-        if subscriber not in self._subscribers:
-            return
-        subscriber.close()
-        self._subscribers.remove(subscriber)
-        self._subscribers_changed.set()
-        if not self._subscribers and self._capture_task is not None and self._linger <= 0:
-            # With a linger the capture loop waits for a new subscriber and then ends itself.
-            task, self._capture_task = self._capture_task, None
-            task.cancel()
-            # It still releases the camera on its way out: stop() waits for that.
-            self._winding_down.add(task)
-            task.add_done_callback(self._winding_down.discard)
-        self.notify_state()
-
     async def _shut_down_capture(self) -> None:
-        for subscriber in self._subscribers:
-            subscriber.close()
-        self._subscribers.clear()
-        for task in (self._capture_task, self._recovery_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._capture_task = None
-        self._recovery_task = None
+        await self._pipeline.shut_down()
+        await self._cancel_recovery()
         await self._run(self._release_backend)
-
-    async def _capture_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = self._retry_initial
-        # Absolute deadlines: sleeping a period from each start would lose the wake-up overshoot
-        # every frame (29 instead of 30 fps). A change of subscribers only re-reads the rate: it
-        # never brings a capture forward nor pushes the next one back, so a client subscribing
-        # and unsubscribing in a loop costs no captures and cannot stall the other streams.
-        last_due = -math.inf
-        try:
-            while True:
-                if not self._subscribers:
-                    if not await self._linger_for_subscriber():
-                        break
-                    continue
-                fps = max(subscriber.fps for subscriber in self._subscribers)
-                period = 1.0 / fps
-                now = loop.time()
-                due = last_due + period
-                if due < now - period:
-                    due = now  # at the start or after a stall: start afresh, not with a burst
-                if due > now:
-                    await self._wait_for_change(due - now)
-                    continue
-                try:
-                    frame = await self._run(self._capture_blocking, None)
-                except Exception as err:
-                    self._set_error(_reason(err))
-                    await self._run(self._release_backend)
-                    await self._wait_for_change(backoff)
-                    backoff = min(backoff * 2, self._retry_max)
-                    continue
-                backoff = self._retry_initial
-                self._set_error(None)
-                self.frames_captured += 1
-                last_due = due
-                now = loop.time()
-                for subscriber in list(self._subscribers):
-                    subscriber.offer(frame, now, period / 2)
-        finally:
-            await self._run(self._release_backend)
-            if self._capture_task is asyncio.current_task():
-                self._capture_task = None
-                self.notify_state()
-            if self._error is not None:
-                self._start_recovery()  # nobody watches now: keep retrying in the background
-
-    async def _linger_for_subscriber(self) -> bool:
-        """Nobody watches: keep the pipeline ``stream_linger`` seconds for a new subscriber.
-
-        False when none came; the loop then gives up its place at once, so a subscriber that
-        arrives while the camera is being released starts a fresh pipeline instead of joining this
-        one. Captures keep their schedule across the wait: churn buys no extra frames.
-        """
-        if self._linger > 0:
-            self._subscribers_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._linger):
-                    while not self._subscribers:
-                        await self._subscribers_changed.wait()
-                        self._subscribers_changed.clear()
-        if self._subscribers:
-            return True
-        if self._capture_task is asyncio.current_task():
-            self._capture_task = None
-            self.notify_state()
-        return False
-
-    async def _wait_for_change(self, delay: float) -> None:
-        """Sleep ``delay`` seconds, or less when subscribers come or go (the rate may change)."""
-        self._subscribers_changed.clear()
-        if delay <= 0:
-            return
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._subscribers_changed.wait()
 
     # Errors and recovery
 
@@ -429,8 +295,19 @@ class CameraDevice(Device):
             _LOGGER.warning("camera error: %s", reason)
         self._error = reason
         self.notify_state()
-        if reason is not None and self._capture_task is None:
+        if reason is not None and not self._pipeline.running:
             self._start_recovery()
+
+    def _pipeline_ended(self) -> None:
+        if self._error is not None:
+            self._start_recovery()  # nobody watches now: keep retrying in the background
+
+    async def _cancel_recovery(self) -> None:
+        task, self._recovery_task = self._recovery_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _start_recovery(self) -> None:
         if self._stopped or self._privacy:
@@ -443,7 +320,7 @@ class CameraDevice(Device):
         delay = self._retry_initial
         while self._error is not None and not self._privacy:
             await asyncio.sleep(delay)
-            if self._capture_task is not None:
+            if self._pipeline.running:
                 return  # the stream pipeline retries on its own
             try:
                 await self._run(self._self_test)
@@ -455,7 +332,7 @@ class CameraDevice(Device):
                 delay = min(delay * 2, self._retry_max)
                 continue
             finally:
-                if self._capture_task is None:
+                if not self._pipeline.running:
                     await self._run(self._release_backend)
             self._error = None
             _LOGGER.info("camera recovered")

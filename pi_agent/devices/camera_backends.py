@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, Final
 
+from pi_secure_ws_protocol.devices.camera import CameraBackend as BackendName
 from PIL import Image, ImageDraw
 
 Size = tuple[int, int]
@@ -73,7 +74,7 @@ class TestPatternBackend(CameraBackend):
     """Moving colour bars, a bouncing square and a timestamp, really JPEG-encoded."""
 
     __test__ = False  # not a pytest test class, despite the name
-    name = "test_pattern"
+    name = BackendName.TEST_PATTERN
 
     def __init__(self, width: int, height: int) -> None:
         super().__init__(width, height)
@@ -117,7 +118,7 @@ class TestPatternBackend(CameraBackend):
 class Picamera2Backend(CameraBackend):
     """The Pi camera through picamera2 (from Raspberry Pi OS's apt packages, not PyPI)."""
 
-    name = "picamera2"
+    name = BackendName.PICAMERA2
 
     def __init__(self, width: int, height: int) -> None:
         super().__init__(width, height)

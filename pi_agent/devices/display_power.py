@@ -18,12 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from pi_secure_ws_protocol.devices.frame import DisplayMethod
+
 from .base import DeviceError
-from .system import run_command
+from .commands import run_command
 
 _LOGGER = logging.getLogger(__name__)
 
-UNSUPPORTED: Final = "unsupported"
 # Values of the fbdev blanking levels the backlight class accepts in bl_power.
 _FB_BLANK_UNBLANK: Final = "0"
 _FB_BLANK_POWERDOWN: Final = "4"
@@ -47,7 +48,7 @@ async def _write(path: Path, text: str) -> None:
 class DisplayPower(ABC):
     """Turns the screen on and off; ``method`` names how, for the state and the logs."""
 
-    method: str
+    method: DisplayMethod
 
     @abstractmethod
     async def set_power(self, on: bool) -> None:
@@ -55,14 +56,14 @@ class DisplayPower(ABC):
 
 
 class NoDisplayPower(DisplayPower):
-    method = UNSUPPORTED
+    method = DisplayMethod.UNSUPPORTED
 
     async def set_power(self, on: bool) -> None:
         return None
 
 
 class BacklightPower(DisplayPower):
-    method = "backlight"
+    method = DisplayMethod.BACKLIGHT
 
     def __init__(self, bl_power: Path) -> None:
         self.path = bl_power
@@ -74,7 +75,7 @@ class BacklightPower(DisplayPower):
 class DrmConnectorPower(DisplayPower):
     """Forces the connector off; ``detect`` hands it back to hot-plug detection."""
 
-    method = "drm"
+    method = DisplayMethod.DRM
 
     def __init__(self, status_files: list[Path]) -> None:
         self.paths = status_files
@@ -85,7 +86,7 @@ class DrmConnectorPower(DisplayPower):
 
 
 class WlopmPower(DisplayPower):
-    method = "wlopm"
+    method = DisplayMethod.WLOPM
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
@@ -95,7 +96,7 @@ class WlopmPower(DisplayPower):
 
 
 class WlrRandrPower(DisplayPower):
-    method = "wlr-randr"
+    method = DisplayMethod.WLR_RANDR
 
     def __init__(self, executable: str) -> None:
         self.executable = executable

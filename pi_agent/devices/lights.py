@@ -4,9 +4,10 @@ Fades and effects run as asyncio tasks on the agent's loop in small steps (no gp
 threads), so every state push happens on the loop and a new command simply cancels the running
 task. ``state()`` reports the target of a fade at once and the peak level of a running effect.
 
-The last steady state of every light is kept in ``STATE_DIR/lights.json`` (a ``StateStore``:
-atomic, coalesced writes, flushed on stop), so a light configured with ``startup = "restore"`` comes
-back as it was before a restart. A running effect is remembered as "on" at its peak level.
+The last steady state of every light is kept in ``STATE_DIR/lights.json`` (:mod:`saved_light`), so
+a light configured with ``startup = "restore"`` comes back as it was before a restart. A running
+effect is remembered as "on" at its peak level. What the config and each action accept is checked
+in :mod:`light_params` before a pin moves.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
-import voluptuous as vol
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
+from pi_secure_ws_protocol.devices.light import (
+    MAX_BRIGHTNESS,
+    LightAction,
+    LightCapabilities,
+    LightEffect,
+    LightState,
+)
 
 from pi_agent.devices.base import (
     Action,
@@ -31,67 +37,28 @@ from pi_agent.devices.base import (
     DeviceError,
     Refused,
 )
-from pi_agent.devices.gpio import (
-    bcm_pin,
-    boolean,
-    build_output,
-    display_name,
-    seconds,
-    slug,
-)
+from pi_agent.devices.gpio import build_output
 from pi_agent.pins import hold_inactive
 from pi_agent.state_store import StateStore
+
+from . import light_params
+from .light_params import (
+    BLINK_SCHEMA,
+    DEFAULT_PWM_FREQUENCY,
+    PULSE_SCHEMA,
+    TRANSITION_SCHEMA,
+    TURN_ON_SCHEMA,
+)
+from .saved_light import SavedLight
 
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_KEY: Final = "light"
+# The [[light]] tables' schema lives with the actions' parameters (light_params).
+CONFIG_SCHEMA: Final = light_params.CONFIG_SCHEMA
 STATE_FILE_NAME: Final = "lights.json"
-DEFAULT_PWM_FREQUENCY: Final = 100
-MAX_BRIGHTNESS: Final = 255
-MAX_TRANSITION: Final = 60.0
 # Fade resolution: 50 updates a second looks smooth and costs nothing.
 FADE_STEP: Final = 0.02
-EFFECT_BLINK: Final = "blink"
-EFFECT_PULSE: Final = "pulse"
-STARTUP_MODES: Final = ("off", "on", "restore")
-
-
-def _check_lights(lights: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    for index, light in enumerate(lights):
-        if light["id"] in seen:
-            raise vol.Invalid(f"id {light['id']!r} is used by another light", path=[index, "id"])
-        seen.add(light["id"])
-        if "pwm_frequency" in light and not light["dimmable"]:
-            raise vol.Invalid(
-                "only dimmable lights use PWM; remove it or set dimmable = true",
-                path=[index, "pwm_frequency"],
-            )
-        light.setdefault("name", light["id"])
-    return lights
-
-
-def _pwm_frequency(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
-        raise vol.Invalid(f"must be a whole number of Hz, 1-10000, got {value!r}")
-    return value
-
-
-_LIGHT_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required("id"): slug,
-        vol.Optional("name"): display_name,
-        vol.Required("pin"): bcm_pin,
-        vol.Optional("dimmable", default=False): boolean,
-        vol.Optional("active_high", default=True): boolean,
-        vol.Optional("startup", default="off"): vol.In(
-            STARTUP_MODES, msg=f"must be one of: {', '.join(STARTUP_MODES)}"
-        ),
-        vol.Optional("pwm_frequency"): _pwm_frequency,
-    }
-)
-
-CONFIG_SCHEMA: Final = vol.Schema(vol.All([_LIGHT_SCHEMA], _check_lights))
 
 
 def used_pins(section: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -117,91 +84,10 @@ def create(section: list[dict[str, Any]], ctx: DeviceContext) -> list[Device]:
     return lights
 
 
-@dataclass(frozen=True)
-class SavedLight:
-    """A light's last steady state, as kept in ``lights.json`` under the light's id."""
-
-    on: bool
-    brightness: int
-
-    @classmethod
-    def load(cls, store: StateStore, light_id: str) -> SavedLight | None:
-        entry = store.get(light_id)
-        if entry is None:
-            return None
-        try:
-            saved = cls(on=entry["on"], brightness=entry["brightness"])
-        except (KeyError, TypeError) as err:
-            _LOGGER.warning("ignoring the saved state of light %s: %r", light_id, err)
-            return None
-        valid_level = (
-            isinstance(saved.brightness, int)
-            and not isinstance(saved.brightness, bool)
-            and 0 < saved.brightness <= MAX_BRIGHTNESS
-        )
-        if not isinstance(saved.on, bool) or not valid_level:
-            _LOGGER.warning("ignoring the saved state of light %s: %r", light_id, entry)
-            return None
-        return saved
-
-    def save(self, store: StateStore, light_id: str) -> None:
-        store.set(light_id, {"on": self.on, "brightness": self.brightness})
-
-
-def _brightness(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise vol.Invalid(f"must be a whole number 0-{MAX_BRIGHTNESS}, got {value!r}")
-    if value != int(value) or not 0 <= value <= MAX_BRIGHTNESS:
-        raise vol.Invalid(f"must be a whole number 0-{MAX_BRIGHTNESS}, got {value!r}")
-    return int(value)
-
-
-def _peak_brightness(value: Any) -> int:
-    brightness = _brightness(value)
-    if brightness == 0:
-        raise vol.Invalid(f"must be a whole number 1-{MAX_BRIGHTNESS} for an effect, got 0")
-    return brightness
-
-
-def _count(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100000:
-        raise vol.Invalid(
-            f"must be a whole number 1-100000, or null to repeat forever; got {value!r}"
-        )
-    return value
-
-
-_TRANSITION: Final = seconds(0.0, MAX_TRANSITION)
-_EFFECT_TIME: Final = seconds(0.0, 3600.0, min_included=False)
-
-_TURN_ON_SCHEMA: Final = vol.Schema(
-    {vol.Optional("brightness"): _brightness, vol.Optional("transition"): _TRANSITION}
-)
-_TRANSITION_SCHEMA: Final = vol.Schema({vol.Optional("transition"): _TRANSITION})
-_BLINK_SCHEMA: Final = vol.Schema(
-    {
-        vol.Optional("on_time", default=1.0): _EFFECT_TIME,
-        vol.Optional("off_time", default=1.0): _EFFECT_TIME,
-        vol.Optional("count", default=None): _count,
-        vol.Optional("brightness"): _peak_brightness,
-    }
-)
-_PULSE_SCHEMA: Final = vol.Schema(
-    {
-        vol.Optional("fade_in", default=1.0): _EFFECT_TIME,
-        vol.Optional("fade_out", default=1.0): _EFFECT_TIME,
-        vol.Optional("count", default=None): _count,
-        vol.Optional("brightness"): _peak_brightness,
-    }
-)
-
-
 class Light(Device):
     """One light on one GPIO pin: a relay or LED (on/off), or a PWM-dimmed light."""
 
-    kind = "light"
+    kind = DeviceKind.LIGHT
     stop_rank = 10
 
     def __init__(
@@ -218,7 +104,7 @@ class Light(Device):
         self._store = store
         self._on = False
         self._brightness = MAX_BRIGHTNESS  # the level "on" means; kept while off
-        self._effect: str | None = None
+        self._effect: LightEffect | None = None
         self._level = 0.0  # what the pin drives now, 0..1
         self._task: asyncio.Task[None] | None = None
         startup = config["startup"]
@@ -242,29 +128,26 @@ class Light(Device):
         self._actions = {
             action.name: action
             for action in (
-                Action("turn_on", self._turn_on, _TURN_ON_SCHEMA),
-                Action("turn_off", self._turn_off, _TRANSITION_SCHEMA),
-                Action("toggle", self._toggle, _TRANSITION_SCHEMA),
-                Action("blink", self._blink, _BLINK_SCHEMA),
-                Action("pulse", self._pulse, _PULSE_SCHEMA),
+                Action(LightAction.TURN_ON, self._turn_on, TURN_ON_SCHEMA),
+                Action(LightAction.TURN_OFF, self._turn_off, TRANSITION_SCHEMA),
+                Action(LightAction.TOGGLE, self._toggle, TRANSITION_SCHEMA),
+                Action(LightAction.BLINK, self._blink, BLINK_SCHEMA),
+                Action(LightAction.PULSE, self._pulse, PULSE_SCHEMA),
             )
         }
 
     # -- Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        effects = [EFFECT_BLINK, EFFECT_PULSE] if self.dimmable else [EFFECT_BLINK]
-        return {
-            "dimmable": self.dimmable,
-            "supports_transition": self.dimmable,
-            "effects": effects,
-        }
+        effects = (LightEffect.BLINK, LightEffect.PULSE) if self.dimmable else (LightEffect.BLINK,)
+        return LightCapabilities(
+            dimmable=self.dimmable, supports_transition=self.dimmable, effects=effects
+        ).to_wire()
 
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"on": self._on, "effect": self._effect}
-        if self.dimmable:
-            state["brightness"] = self._brightness if self._on else 0
-        return state
+        # Dimmable lights only report a brightness: 0 when off, the peak during an effect.
+        brightness = (self._brightness if self._on else 0) if self.dimmable else None
+        return LightState(on=self._on, effect=self._effect, brightness=brightness).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -323,7 +206,7 @@ class Light(Device):
         self._cancel_task()
         peak = self._level_of(brightness if brightness is not None else self._brightness)
         self._start_effect(
-            EFFECT_BLINK,
+            LightEffect.BLINK,
             brightness,
             self._run_blink(peak, params["on_time"], params["off_time"], params["count"]),
         )
@@ -336,7 +219,7 @@ class Light(Device):
         self._cancel_task()
         peak = self._level_of(brightness if brightness is not None else self._brightness)
         self._start_effect(
-            EFFECT_PULSE,
+            LightEffect.PULSE,
             brightness,
             self._run_pulse(peak, params["fade_in"], params["fade_out"], params["count"]),
         )
@@ -371,7 +254,7 @@ class Light(Device):
         return self.state()
 
     def _start_effect(
-        self, effect: str, brightness: int | None, runner: Coroutine[Any, Any, None]
+        self, effect: LightEffect, brightness: int | None, runner: Coroutine[Any, Any, None]
     ) -> None:
         self._on = True
         self._effect = effect

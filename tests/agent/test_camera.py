@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import CONTROL, VIEWER, call
+from pi_secure_ws_testing.waiting import wait_until
 from PIL import Image
 
 from pi_agent.devices import camera
 from pi_agent.devices.base import (
     BinaryResult,
-    CallContext,
     DeviceContext,
     DeviceError,
     Refused,
@@ -25,9 +26,6 @@ from pi_agent.devices.base import (
 )
 from pi_agent.devices.camera import CameraDevice
 from pi_agent.devices.camera_backends import CameraBackendError, Size, TestPatternBackend
-
-VIEWER = CallContext(client_id="viewer", role=Role.VIEWER, source="127.0.0.1")
-CONTROL = CallContext(client_id="ha", role=Role.CONTROL, source="127.0.0.1")
 
 
 class CountingBackend(TestPatternBackend):
@@ -65,27 +63,11 @@ class FlakyBackend(CountingBackend):
         return super().capture_jpeg(size, quality)
 
 
-async def call(
-    device: CameraDevice, name: str, params: dict[str, Any] | None = None, who: CallContext = VIEWER
-) -> Any:
-    action = device.actions()[name]
-    assert who.role >= action.role
-    return await action.handler(action.schema(params or {}), who)
-
-
 def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     assert image.format == "JPEG"
     image.load()
     return image
-
-
-async def wait_until(condition: Any, deadline: float = 2.0) -> None:
-    for _ in range(int(deadline / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def consume(frames: AsyncIterator[bytes], into: list[bytes], delay: float) -> None:
@@ -143,20 +125,20 @@ async def test_missing_picamera2_on_real_hardware_is_an_error_state(tmp_path: Pa
         assert dev.capabilities()["backend"] == "picamera2"
         assert "picamera2" in dev.state()["error"]
         with pytest.raises(DeviceError, match="picamera2"):
-            await call(dev, "snapshot")
+            await call(dev, "snapshot", who=VIEWER)
     finally:
         await dev.stop()
 
 
 async def test_snapshot_is_a_jpeg_at_the_asked_size(device: CameraDevice) -> None:
-    result = await call(device, "snapshot")
+    result = await call(device, "snapshot", who=VIEWER)
     assert isinstance(result, BinaryResult)
     assert result.content_type == "image/jpeg"
     assert decode(result.data).size == (320, 240)
-    resized = await call(device, "snapshot", {"width": 160, "height": 100})
+    resized = await call(device, "snapshot", {"width": 160, "height": 100}, VIEWER)
     assert decode(resized.data).size == (160, 100)
     assert resized.meta == {"width": 160, "height": 100}
-    by_width = await call(device, "snapshot", {"width": 64})
+    by_width = await call(device, "snapshot", {"width": 64}, VIEWER)
     assert decode(by_width.data).size == (64, 48)  # aspect ratio kept
     with pytest.raises(vol.Invalid):
         device.actions()["snapshot"].schema({"width": 100000})
@@ -165,7 +147,7 @@ async def test_snapshot_is_a_jpeg_at_the_asked_size(device: CameraDevice) -> Non
 async def test_snapshot_leaves_the_camera_off(device: CameraDevice) -> None:
     backend = device._backend
     assert isinstance(backend, CountingBackend)
-    await call(device, "snapshot")
+    await call(device, "snapshot", who=VIEWER)
     assert backend.captures == 1
     assert not backend.running
 
@@ -175,7 +157,7 @@ async def test_no_capture_without_subscribers(device: CameraDevice) -> None:
     assert isinstance(backend, CountingBackend)
     await asyncio.sleep(0.1)
     assert backend.captures == 0
-    stream = await call(device, "stream", {"fps": 20})
+    stream = await call(device, "stream", {"fps": 20}, VIEWER)
     frames: list[bytes] = []
     task = asyncio.create_task(consume(stream.frames, frames, 0))
     await wait_until(lambda: len(frames) >= 2)
@@ -197,8 +179,8 @@ async def test_no_capture_without_subscribers(device: CameraDevice) -> None:
 
 
 async def test_stream_rate_and_a_slow_subscriber(device: CameraDevice) -> None:
-    fast_stream = await call(device, "stream", {"fps": 20})
-    slow_stream = await call(device, "stream", {"fps": 20})
+    fast_stream = await call(device, "stream", {"fps": 20}, VIEWER)
+    slow_stream = await call(device, "stream", {"fps": 20}, VIEWER)
     assert isinstance(fast_stream, StreamResult)
     fast: list[bytes] = []
     slow: list[bytes] = []
@@ -229,8 +211,8 @@ async def test_stream_rate_and_a_slow_subscriber(device: CameraDevice) -> None:
 async def test_pipeline_runs_at_the_highest_rate_asked(device: CameraDevice) -> None:
     backend = device._backend
     assert isinstance(backend, CountingBackend)
-    slow_rate = await call(device, "stream", {"fps": 5})
-    fast_rate = await call(device, "stream", {"fps": 20})
+    slow_rate = await call(device, "stream", {"fps": 5}, VIEWER)
+    fast_rate = await call(device, "stream", {"fps": 20}, VIEWER)
     assert device.state()["fps"] == 20.0
     slow: list[bytes] = []
     fast: list[bytes] = []
@@ -249,7 +231,7 @@ async def test_pipeline_runs_at_the_highest_rate_asked(device: CameraDevice) -> 
 
 async def test_stream_over_max_fps_is_refused(device: CameraDevice) -> None:
     with pytest.raises(Refused, match="max_fps of 40"):
-        await call(device, "stream", {"fps": 41})
+        await call(device, "stream", {"fps": 41}, VIEWER)
     assert device.state()["subscribers"] == 0
 
 
@@ -258,7 +240,7 @@ async def test_privacy_stops_streams_and_refuses_capture(tmp_path: Path) -> None
     state_file = tmp_path / "camera.json"
     dev = CameraDevice(backend, max_fps=20, state_file=state_file)
     await dev.start()
-    stream = await call(dev, "stream", {"fps": 10})
+    stream = await call(dev, "stream", {"fps": 10}, VIEWER)
     frames: list[bytes] = []
     task = asyncio.create_task(consume(stream.frames, frames, 0))
     await wait_until(lambda: len(frames) >= 1)
@@ -270,9 +252,9 @@ async def test_privacy_stops_streams_and_refuses_capture(tmp_path: Path) -> None
     assert not backend.running
     captured = backend.captures
     with pytest.raises(Refused, match="privacy"):
-        await call(dev, "snapshot")
+        await call(dev, "snapshot", who=VIEWER)
     with pytest.raises(Refused, match="privacy"):
-        await call(dev, "stream", {"fps": 5})
+        await call(dev, "stream", {"fps": 5}, VIEWER)
     assert backend.captures == captured
     assert dev.state()["privacy"] is True
     await dev.stop()
@@ -282,7 +264,7 @@ async def test_privacy_stops_streams_and_refuses_capture(tmp_path: Path) -> None
     again = CameraDevice(CountingBackend(), max_fps=20, state_file=state_file)
     assert again.state()["privacy"] is True
     await call(again, "set_privacy", {"on": False}, CONTROL)
-    assert decode((await call(again, "snapshot")).data).size == (320, 240)
+    assert decode((await call(again, "snapshot", who=VIEWER)).data).size == (320, 240)
     await again.stop()
 
 
@@ -292,7 +274,7 @@ async def test_a_failing_backend_shows_an_error_and_the_stream_recovers() -> Non
     states: list[dict[str, Any]] = []
     dev.add_listener(lambda d: states.append(d.state()))
     await dev.start()
-    stream = await call(dev, "stream", {"fps": 20})
+    stream = await call(dev, "stream", {"fps": 20}, VIEWER)
     frames: list[bytes] = []
     task = asyncio.create_task(consume(stream.frames, frames, 0))
     await wait_until(lambda: len(frames) >= 2)
@@ -308,13 +290,13 @@ async def test_a_failing_snapshot_recovers_without_a_client() -> None:
     dev = CameraDevice(backend, max_fps=20, retry_initial=0.02, retry_max=0.05)
     await dev.start()
     with pytest.raises(DeviceError, match="camera timed out"):
-        await call(dev, "snapshot")
+        await call(dev, "snapshot", who=VIEWER)
     assert dev.state()["error"] == "camera timed out"
     # The device retries on its own with back-off; the error clears when the camera works again.
     await wait_until(lambda: dev.state()["error"] is None)
     assert backend.failures == 0
     assert not backend.running
-    assert decode((await call(dev, "snapshot")).data).size == (320, 240)
+    assert decode((await call(dev, "snapshot", who=VIEWER)).data).size == (320, 240)
     await dev.stop()
 
 
@@ -322,7 +304,7 @@ async def test_an_error_left_by_a_stream_recovers_after_it_ends() -> None:
     backend = FlakyBackend(failures=10_000)
     dev = CameraDevice(backend, max_fps=20, retry_initial=0.02, retry_max=0.05)
     await dev.start()
-    stream = await call(dev, "stream", {"fps": 20})
+    stream = await call(dev, "stream", {"fps": 20}, VIEWER)
     await wait_until(lambda: dev.state()["error"] == "camera timed out")
     await stream.close()
     assert dev.state()["streaming"] is False
@@ -348,7 +330,7 @@ async def test_a_lingering_pipeline_is_not_restarted_by_churn() -> None:
     await dev.start()
     starts_after_probe = backend.starts
     for _ in range(30):  # stop and start streams far faster than the pipeline's rate
-        stream = await call(dev, "stream", {"fps": 10})
+        stream = await call(dev, "stream", {"fps": 10}, VIEWER)
         await asyncio.sleep(0.005)
         await stream.close()
     # One pipeline start for the whole churn, and captures at most at the pipeline's rate.
@@ -362,7 +344,7 @@ async def test_a_lingering_pipeline_is_not_restarted_by_churn() -> None:
     await asyncio.sleep(0.2)
     assert backend.captures == captured
     # A stream after the linger starts a fresh pipeline and gets frames.
-    stream = await call(dev, "stream", {"fps": 10})
+    stream = await call(dev, "stream", {"fps": 10}, VIEWER)
     frames: list[bytes] = []
     task = asyncio.create_task(consume(stream.frames, frames, 0))
     await wait_until(lambda: len(frames) >= 1)

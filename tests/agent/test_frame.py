@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import VIEWER, call
+from pi_secure_ws_testing.waiting import wait_for
 from PIL import Image
 
 from pi_agent.devices import frame
-from pi_agent.devices.base import BinaryResult, CallContext, DeviceContext, Refused
+from pi_agent.devices.base import BinaryResult, DeviceContext, DeviceError, Refused
 from pi_agent.devices.display_power import probe_display_power
 from pi_agent.devices.frame import PictureFrameDevice
-
-CONTROL = CallContext(client_id="ha", role=Role.CONTROL, source="127.0.0.1")
-VIEWER = CallContext(client_id="tablet", role=Role.VIEWER, source="127.0.0.1")
 
 RED = (220, 20, 20)
 GREEN = (20, 200, 20)
@@ -107,18 +106,6 @@ async def started(factory: DeviceFactory, **kwargs: Any) -> PictureFrameDevice:
     return device
 
 
-async def call(
-    device: PictureFrameDevice,
-    name: str,
-    params: dict[str, Any] | None = None,
-    who: CallContext = CONTROL,
-) -> Any:
-    """The server's path: role check, schema, handler."""
-    action = device.actions()[name]
-    assert who.role >= action.role
-    return await action.handler(action.schema(params or {}), who)
-
-
 async def pixel(device: PictureFrameDevice, xy: tuple[int, int]) -> tuple[int, int, int]:
     screen = await asyncio.wait_for(device.screenshot(), 5)
     assert screen.size == SCREEN
@@ -129,16 +116,6 @@ async def pixel(device: PictureFrameDevice, xy: tuple[int, int]) -> tuple[int, i
 
 def near(actual: tuple[int, int, int], expected: tuple[int, int, int], slack: int = 12) -> bool:
     return all(abs(a - e) <= slack for a, e in zip(actual, expected, strict=True))
-
-
-async def wait_for_state(
-    device: PictureFrameDevice, predicate: Callable[[dict[str, Any]], bool]
-) -> None:
-    for _ in range(300):
-        if predicate(device.state()):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"state never matched: {device.state()}")
 
 
 CENTRE = (400, 240)
@@ -235,14 +212,74 @@ async def test_thumbnail(make_frame: DeviceFactory) -> None:
 
 async def test_the_slideshow_advances_on_its_own_and_pauses(make_frame: DeviceFactory) -> None:
     device = await started(make_frame, interval=0.05)
-    await wait_for_state(device, lambda s: s["current"] == "b.png")
+    await wait_for(lambda: device.state()["current"] == "b.png")
     await call(device, "pause")
     paused_at = device.state()["current"]
     await asyncio.sleep(0.2)
     assert device.state()["current"] == paused_at
     assert device.state()["paused"] is True
     await call(device, "resume")
-    await wait_for_state(device, lambda s: s["current"] != paused_at)
+    await wait_for(lambda: device.state()["current"] != paused_at)
+
+
+class FakeInterval:
+    """The slideshow's wait on a fake clock: an interval passes when the test says so."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []  # the interval of every wait, in order
+        self._pending: asyncio.Future[bool] | None = None
+        self._called = asyncio.Event()
+
+    async def __call__(self, seconds: float, reset: asyncio.Event) -> bool:
+        self._pending = asyncio.get_running_loop().create_future()
+        self.asked.append(seconds)
+        self._called.set()
+        reset_wait = asyncio.ensure_future(reset.wait())
+        try:
+            await asyncio.wait({self._pending, reset_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reset_wait.cancel()
+        return self._pending.done()
+
+    async def calls(self, count: int) -> None:
+        """Until the slideshow has started ``count`` waits."""
+        async with asyncio.timeout(10):
+            while len(self.asked) < count:
+                self._called.clear()
+                await self._called.wait()
+
+    async def elapse(self) -> None:
+        """The interval passes: the slideshow takes its step and waits again."""
+        count = len(self.asked)
+        assert self._pending is not None and not self._pending.done()
+        self._pending.set_result(True)
+        await self.calls(count + 1)
+
+
+async def test_the_slideshow_steps_only_when_its_interval_passes(
+    make_frame: DeviceFactory,
+) -> None:
+    timer = FakeInterval()
+    device = await started(make_frame, wait=timer)
+    await timer.calls(1)
+    assert timer.asked == [60.0]
+    assert device.state()["current"] == "a.jpg"
+    await timer.elapse()
+    assert device.state()["current"] == "b.png"
+    # A manual change starts a full interval again and never steps by itself.
+    await call(device, "set_interval", {"seconds": 5})
+    await timer.calls(3)
+    assert timer.asked == [60.0, 60.0, 5.0]
+    assert device.state()["current"] == "b.png"
+    await call(device, "pause")
+    await timer.calls(4)
+    await timer.elapse()
+    assert device.state()["current"] == "b.png"  # paused: the folder is rescanned, no step
+    await call(device, "resume")
+    await timer.calls(6)
+    await timer.elapse()
+    assert device.state()["current"] == "c.jpg"  # broken.jpg skipped
+    assert timer.asked[-1] == 5.0
 
 
 async def test_pictures_added_and_removed_while_running(
@@ -252,10 +289,10 @@ async def test_pictures_added_and_removed_while_running(
     await call(device, "pause")
     await call(device, "show", {"name": "c.jpg"})
     add_picture(pictures, "later/e.jpg", RED)
-    await wait_for_state(device, lambda s: s["count"] == 6)  # the paused frame still rescans
+    await wait_for(lambda: device.state()["count"] == 6)  # the paused frame still rescans
     (pictures / "c.jpg").unlink()
     # The picture on screen is gone: the frame moves on to the one that followed it.
-    await wait_for_state(device, lambda s: s["current"] == "later/e.jpg")
+    await wait_for(lambda: device.state()["current"] == "later/e.jpg")
     assert near(await pixel(device, CENTRE), RED)
     assert device.state()["count"] == 5
 
@@ -479,6 +516,34 @@ async def test_wayland_uses_wlopm(tmp_path: Path) -> None:
     assert probe_display_power(tmp_path / "sysroot", {"PATH": str(bin_dir)}).method == "unsupported"
 
 
+async def test_wayland_without_wlopm_uses_wlr_randr_for_every_output(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "calls.txt"
+    listing = tmp_path / "listing.txt"
+    listing.write_text('HDMI-A-1 "Dell"\n  Enabled: yes\nDSI-1 "Panel"\n  Enabled: yes\n')
+    wlr_randr = bin_dir / "wlr-randr"
+    wlr_randr.write_text(
+        f'#!/bin/sh\nif [ $# -eq 0 ]; then cat {listing}; else echo "$@" >> {record}; fi\n'
+    )
+    wlr_randr.chmod(0o755)
+    power = probe_display_power(
+        tmp_path / "sysroot", {"WAYLAND_DISPLAY": "wayland-1", "PATH": str(bin_dir)}
+    )
+    assert power.method == "wlr-randr"
+    await power.set_power(False)
+    await power.set_power(True)
+    assert record.read_text().splitlines() == [
+        "--output HDMI-A-1 --off",
+        "--output DSI-1 --off",
+        "--output HDMI-A-1 --on",
+        "--output DSI-1 --on",
+    ]
+    listing.write_text("")  # the compositor lists nothing: say so rather than pretend
+    with pytest.raises(DeviceError, match="lists no outputs"):
+        await power.set_power(False)
+
+
 async def test_drm_connector_status(tmp_path: Path) -> None:
     connector = tmp_path / "sys/class/drm/card1-HDMI-A-1"
     connector.mkdir(parents=True)
@@ -533,7 +598,7 @@ async def test_decodes_run_at_a_lower_priority(make_frame: DeviceFactory) -> Non
     import os
     import threading
 
-    from pi_agent.devices.frame import DECODE_NICENESS
+    from pi_agent.devices.picture_decode import DECODE_NICENESS
 
     device = make_frame()
 
@@ -542,4 +607,4 @@ async def test_decodes_run_at_a_lower_priority(make_frame: DeviceFactory) -> Non
 
     own = niceness()
     # A thumbnail or slideshow decode yields the CPU to logins and commands on the event loop.
-    assert await device._decode(niceness) == min(19, own + DECODE_NICENESS)
+    assert await device._decoder.run(niceness) == min(19, own + DECODE_NICENESS)

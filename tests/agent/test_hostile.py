@@ -454,7 +454,7 @@ async def test_concurrent_thumbnails_of_a_bomb_are_refused_not_decoded(
         assert all(r.header["name"] == "ok.png" for r in results)
         frame = agent.app.devices["frame"]
         errors = await asyncio.gather(
-            *(frame._display("bomb.png") for _ in range(4))  # type: ignore[attr-defined]
+            *(frame.slideshow.display("bomb.png") for _ in range(4))  # type: ignore[attr-defined]
         )
         assert errors == [False] * 4  # refused from its header: "too many pixels"
 
@@ -557,7 +557,7 @@ async def test_the_memory_budget_refuses_work_that_would_exceed_it(
         await wait_for(lambda: server.memory.in_use == 0, timeout=5)
         assert 0 < server.memory.peak <= server.memory.total
         assert server.memory.refusals == 2
-        assert agent.app.devices["frame"]._budget.memory is server.memory  # type: ignore[attr-defined]
+        assert agent.app.devices["frame"]._decoder.budget.memory is server.memory  # type: ignore[attr-defined]
 
 
 # ---- logs -----------------------------------------------------------------------------------

@@ -6,20 +6,19 @@ import asyncio
 import json
 import logging
 import stat
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import voluptuous as vol
 from gpiozero.pins.mock import MockFactory, MockPWMPin
-from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import call
+from pi_secure_ws_testing.waiting import wait_until
 
-from pi_agent.devices import lights
-from pi_agent.devices.base import CallContext, Device, DeviceContext, DeviceError, Refused
+from pi_agent.devices import light_params, lights
+from pi_agent.devices.base import Device, DeviceContext, DeviceError, Refused
 
-CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
 PORCH_PIN = 17
 DESK_PIN = 18
 RELAY_PIN = 22
@@ -40,20 +39,6 @@ class FailingPin(MockPWMPin):  # type: ignore[misc]
 
 def light_config(**overrides: Any) -> dict[str, Any]:
     return {"id": "porch", "name": "Porch", "pin": PORCH_PIN, **overrides}
-
-
-async def call(device: Device, action: str, params: dict[str, Any] | None = None) -> Any:
-    """What the server does: validate with the action's schema, then run its handler."""
-    spec = device.actions()[action]
-    return await spec.handler(spec.schema(params or {}), CALLER)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def make_ctx(tmp_path: Path, factory: Any = None) -> DeviceContext:
@@ -161,7 +146,7 @@ async def test_active_low_dimmable_light_inverts_the_duty_cycle(rig: Rig) -> Non
     ]
     pin = rig.pin(DESK_PIN)
     assert pin.state == pytest.approx(1.0)
-    assert pin.frequency == lights.DEFAULT_PWM_FREQUENCY
+    assert pin.frequency == light_params.DEFAULT_PWM_FREQUENCY
     await call(desk, "turn_on", {"brightness": 64})
     assert pin.state == pytest.approx(1 - 64 / 255)
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import ADMIN, call
 
-from pi_agent.devices.base import CallContext, Device, DeviceContext, Refused
-from pi_agent.devices.system import SystemDevice, create_system_device, decode_throttled
-
-ADMIN = CallContext(client_id="alice", role=Role.ADMIN, source="127.0.0.1")
+from pi_agent.devices.base import DeviceContext, DeviceError, Refused
+from pi_agent.devices.commands import run_command
+from pi_agent.devices.system import SystemDevice, create_system_device
+from pi_agent.devices.system_readings import decode_throttled
 
 MEMINFO = """MemTotal:        1000000 kB
 MemFree:          100000 kB
@@ -25,12 +26,6 @@ WIRELESS = """Inter-| sta-|   Quality        |   Discarded packets              
  face | tus | link level noise |  nwid  crypt   frag  retry   misc | beacon | 22
  wlan0: 0000   58.  -52.  -256        0      0      0      0      0        0
 """
-
-
-async def call(device: Device, action_name: str, params: dict[str, Any] | None = None) -> Any:
-    """Call an action the way the server does: schema first, then the handler."""
-    action = device.actions()[action_name]
-    return await action.handler(action.schema(params or {}), ADMIN)
 
 
 def write(root: Path, relative: str, text: str) -> Path:
@@ -59,7 +54,7 @@ def make_device(tmp_path: Path, root: Path, **kwargs: Any) -> SystemDevice:
 
 
 def test_decode_throttled_bits() -> None:
-    decoded = decode_throttled(0x50005)
+    decoded = decode_throttled(0x50005).to_wire()
     assert decoded["raw"] == "0x50005"
     assert decoded["now"] == {
         "under_voltage": True,
@@ -73,7 +68,7 @@ def test_decode_throttled_bits() -> None:
         "throttled": True,
         "soft_temp_limit": False,
     }
-    capped = decode_throttled(0xA000A)
+    capped = decode_throttled(0xA000A).to_wire()
     assert capped["now"]["freq_capped"]
     assert capped["now"]["soft_temp_limit"]
     assert capped["since_boot"]["freq_capped"]
@@ -82,7 +77,7 @@ def test_decode_throttled_bits() -> None:
 
 async def test_reads_a_pi_tree(tmp_path: Path, pi_tree: Path) -> None:
     device = make_device(tmp_path, pi_tree)
-    state = await call(device, "refresh")
+    state = await call(device, "refresh", who=ADMIN)
     assert state["model"] == "Raspberry Pi 4 Model B Rev 1.4"
     assert state["uptime"] == 12345.7
     assert state["cpu_temperature"] == 48.3
@@ -116,7 +111,7 @@ async def test_missing_sensors_are_null_and_not_advertised(tmp_path: Path) -> No
         root, "proc/net/wireless", WIRELESS.split(" wlan0", maxsplit=1)[0]
     )  # headers, no interface
     device = make_device(tmp_path, root)
-    state = await call(device, "refresh")
+    state = await call(device, "refresh", who=ADMIN)
     for key in ("model", "uptime", "cpu_temperature", "load", "memory", "wifi", "throttled"):
         assert state[key] is None, key
     assert device.capabilities()["sensors"] == ["hostname", "uptime", "load", "disk", "memory"]
@@ -126,7 +121,7 @@ async def test_garbage_in_files_gives_null_not_a_crash(tmp_path: Path, pi_tree: 
     write(pi_tree, "proc/loadavg", "nonsense\n")
     write(pi_tree, "sys/class/thermal/thermal_zone0/temp", "hot\n")
     write(pi_tree, "sys/devices/platform/soc/soc:firmware/get_throttled", "zz\n")
-    state = await call(make_device(tmp_path, pi_tree), "refresh")
+    state = await call(make_device(tmp_path, pi_tree), "refresh", who=ADMIN)
     assert state["load"] is None
     assert state["cpu_temperature"] is None
     assert state["throttled"] is None
@@ -146,7 +141,7 @@ async def test_vcgencmd_is_the_fallback_without_the_sysfs_file(tmp_path: Path) -
         tmp_path, "vcgencmd", 'test "$1" = get_throttled && echo throttled=0x20002\n'
     )
     device = make_device(tmp_path, root, vcgencmd=vcgencmd)
-    state = await call(device, "refresh")
+    state = await call(device, "refresh", who=ADMIN)
     assert state["throttled"]["now"]["freq_capped"] is True
     assert state["throttled"]["since_boot"]["freq_capped"] is True
     assert state["throttled"]["now"]["under_voltage"] is False
@@ -159,7 +154,7 @@ async def test_failing_vcgencmd_gives_null(
     root = tmp_path / "root"
     root.mkdir()
     vcgencmd = fake_command(tmp_path, "vcgencmd", "echo 'VCHI init failed' >&2; exit 255\n")
-    state = await call(make_device(tmp_path, root, vcgencmd=vcgencmd), "refresh")
+    state = await call(make_device(tmp_path, root, vcgencmd=vcgencmd), "refresh", who=ADMIN)
     assert state["throttled"] is None
     assert "VCHI init failed" in caplog.text
 
@@ -210,12 +205,12 @@ async def test_restart_and_reboot_run_their_callbacks_and_log_the_caller(
         action_delay=0.0,
     )
     caplog.set_level(logging.WARNING)
-    assert await call(device, "restart_agent") == {"restarting": True}
+    assert await call(device, "restart_agent", who=ADMIN) == {"restarting": True}
     await asyncio.sleep(0.01)
     assert restarts == ["restart"]
-    assert await call(device, "reboot") == {"rebooting": True}
+    assert await call(device, "reboot", who=ADMIN) == {"rebooting": True}
     assert reboots == ["reboot"]
-    assert caplog.text.count("by client alice") == 2
+    assert caplog.text.count(f"by client {ADMIN.client_id}") == 2
 
 
 async def test_restart_and_reboot_are_refused_without_a_way_to_do_them(tmp_path: Path) -> None:
@@ -225,9 +220,9 @@ async def test_restart_and_reboot_are_refused_without_a_way_to_do_them(tmp_path:
     assert device.kind == "system"
     assert device.capabilities()["reboot"] is False
     with pytest.raises(Refused, match="restart"):
-        await call(device, "restart_agent")
+        await call(device, "restart_agent", who=ADMIN)
     with pytest.raises(Refused, match="reboot"):
-        await call(device, "reboot")
+        await call(device, "reboot", who=ADMIN)
 
 
 async def test_capabilities_are_probed_at_each_refresh_not_at_each_login(tmp_path: Path) -> None:
@@ -237,5 +232,14 @@ async def test_capabilities_are_probed_at_each_refresh_not_at_each_login(tmp_pat
     assert "wifi" not in device.capabilities()["sensors"]
     write(root, "proc/net/wireless", WIRELESS)  # a Wi-Fi adapter comes up
     assert "wifi" not in device.capabilities()["sensors"]
-    await call(device, "refresh")
+    await call(device, "refresh", who=ADMIN)
     assert "wifi" in device.capabilities()["sensors"]
+
+
+async def test_a_command_that_is_missing_or_hangs_is_a_device_error(tmp_path: Path) -> None:
+    with pytest.raises(DeviceError, match="cannot run"):
+        await run_command([str(tmp_path / "no-such-command")])
+    hangs = fake_command(tmp_path, "hangs", "exec sleep 60\n")
+    # The time limit is only the point where it gives up: the command would take a minute.
+    with pytest.raises(DeviceError, match=r"did not answer within 0\.2 s"):
+        await run_command([hangs], time_limit=0.2)
