@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import voluptuous as vol
+from pi_secure_ws_protocol.devices.system import DEVICE_ID as SYSTEM_DEVICE_ID
 
 from pi_agent.config import Limits
 
-from . import camera, frame, lights, sprinklers, system
+from . import camera, frame, lights, sprinklers
 from .base import Device, DeviceContext
 
 # A binary frame's header room beside its payload (pi_secure_ws_protocol.binary).
@@ -92,7 +93,7 @@ def _check_device_ids(
 ) -> None:
     """Device ids are unique across modules: a list section (``[[light]]``) makes one device per
     entry, named by its ``id``; any other section is one device with its module's ``DEVICE_ID``."""
-    owners: dict[str, str] = {system.DEVICE_ID: "the system device"}
+    owners: dict[str, str] = {SYSTEM_DEVICE_ID: "the system device"}
     listed: list[tuple[str, str]] = []
     for key, section in sections.items():
         if isinstance(section, list):
