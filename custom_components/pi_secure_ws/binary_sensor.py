@@ -17,18 +17,22 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
+)
 from .util import dig
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiBinarySensorDescription(BinarySensorEntityDescription):
-    kind: str
+class PiBinarySensorDescription(BinarySensorEntityDescription, EntityRule):
     value_fn: Callable[[dict[str, Any]], bool | None]
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
 
 
 def _flag(*path: str) -> Callable[[dict[str, Any]], bool | None]:
@@ -39,10 +43,7 @@ def _flag(*path: str) -> Callable[[dict[str, Any]], bool | None]:
     return value
 
 
-def _has_throttling(capabilities: dict[str, Any]) -> bool:
-    sensors = capabilities.get("sensors")
-    return not isinstance(sensors, list) or "throttled" in sensors
-
+_HAS_THROTTLING = listed_reading("throttled")
 
 BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
     PiBinarySensorDescription(
@@ -50,7 +51,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
         translation_key="under_voltage",
         kind=KIND_SYSTEM,
         value_fn=_flag("throttled", "now", "under_voltage"),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
@@ -59,7 +60,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
         translation_key="throttled",
         kind=KIND_SYSTEM,
         value_fn=_flag("throttled", "now", "throttled"),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
@@ -68,7 +69,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
         translation_key="freq_capped",
         kind=KIND_SYSTEM,
         value_fn=_flag("throttled", "now", "freq_capped"),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
@@ -78,7 +79,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
         translation_key="under_voltage_since_boot",
         kind=KIND_SYSTEM,
         value_fn=_flag("throttled", "since_boot", "under_voltage"),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
@@ -107,10 +108,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiBinarySensor]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiBinarySensor]:
     return (
-        PiBinarySensor(connection, device.id, description)
-        for device, description in described_devices(devices, BINARY_SENSORS)
+        PiBinarySensor(connection, device, description)
+        for device, description in described_devices(connection, devices, BINARY_SENSORS)
     )
 
 
@@ -120,10 +121,10 @@ class PiBinarySensor(PiSecureWsEntity, BinarySensorEntity):
     def __init__(
         self,
         connection: AgentConnection,
-        device_id: str,
+        device: PiDevice,
         description: PiBinarySensorDescription,
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property

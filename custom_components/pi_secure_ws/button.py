@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.button import (
     ButtonDeviceClass,
@@ -17,20 +16,18 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.const import Role
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiButtonDescription(ButtonEntityDescription):
-    kind: str
+class PiButtonDescription(ButtonEntityDescription, EntityRule):
     action: str
     # The least role the agent lets run the action; a session below it gets no button.
     role: Role = Role.CONTROL
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
 
 
 BUTTONS: tuple[PiButtonDescription, ...] = (
@@ -93,11 +90,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiButton]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiButton]:
     return (
-        PiButton(connection, device.id, description)
-        for device, description in described_devices(devices, BUTTONS)
-        if connection.role >= description.role
+        PiButton(connection, device, description)
+        for device, description in described_devices(connection, devices, BUTTONS)
     )
 
 
@@ -105,9 +101,9 @@ class PiButton(PiSecureWsEntity, ButtonEntity):
     entity_description: PiButtonDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiButtonDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiButtonDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     async def async_press(self) -> None:

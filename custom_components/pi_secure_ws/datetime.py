@@ -13,11 +13,13 @@ from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .util import parse_timestamp
 
 PARALLEL_UPDATES = 0
+
+RAIN_DELAY = EntityRule(kind=KIND_SPRINKLERS)
 
 
 async def async_setup_entry(
@@ -28,8 +30,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[RainDelay]:
-    return (RainDelay(connection, device.id) for device in of_kind(devices, KIND_SPRINKLERS))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[RainDelay]:
+    return (
+        RainDelay(connection, device)
+        for device, _ in described_devices(connection, devices, (RAIN_DELAY,))
+    )
 
 
 class RainDelay(PiSecureWsEntity, DateTimeEntity):
@@ -41,8 +46,8 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
     _attr_entity_category = EntityCategory.CONFIG
     _attr_entity_registry_enabled_default = False
 
-    def __init__(self, connection: AgentConnection, device_id: str) -> None:
-        super().__init__(connection, device_id, "rain_delay")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "rain_delay")
 
     @property
     def native_value(self) -> datetime | None:

@@ -19,11 +19,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import DOMAIN, KIND_LIGHT
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 
 # Commands go to one Pi over one session: let the agent order them, not Home Assistant.
 PARALLEL_UPDATES = 0
+
+LIGHT = EntityRule(kind=KIND_LIGHT)
 
 
 async def async_setup_entry(
@@ -34,8 +36,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSecureWsLight]:
-    return (PiSecureWsLight(connection, device) for device in of_kind(devices, KIND_LIGHT))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsLight]:
+    return (
+        PiSecureWsLight(connection, device)
+        for device, _ in described_devices(connection, devices, (LIGHT,))
+    )
 
 
 class PiSecureWsLight(PiSecureWsEntity, LightEntity):
@@ -43,8 +48,8 @@ class PiSecureWsLight(PiSecureWsEntity, LightEntity):
 
     _attr_translation_key = "light"
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
-        super().__init__(connection, device.id, "light")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "light")
         self._attr_name = device.name
         capabilities = device.capabilities
         mode = ColorMode.BRIGHTNESS if capabilities.get("dimmable") else ColorMode.ONOFF

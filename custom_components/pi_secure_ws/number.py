@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -19,24 +18,25 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import zone_list
-from .valve import zone_default_seconds
+from .device import PiDevice, Zone
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 
 PARALLEL_UPDATES = 0
 
 MAX_ZONE_SECONDS = 4 * 3600
 
 
+ZONE_RUN_TIMES = EntityRule(kind=KIND_SPRINKLERS)
+
+
 @dataclass(frozen=True, kw_only=True)
-class FrameNumberDescription(NumberEntityDescription):
+class FrameNumberDescription(NumberEntityDescription, EntityRule):
     """A frame setting: read from the state, written with one action."""
 
+    kind: str = KIND_FRAME
     state_key: str
     action: str
     param: str
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
     # The agent's scale per unit shown here (brightness: 0-255 on the agent, percent here).
     scale: float = 1.0
 
@@ -81,19 +81,15 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
     entities: list[PiSecureWsEntity] = [
-        ZoneRunTime(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneRunTime(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_TIMES,))
+        for zone in device.zones.values()
     ]
     entities.extend(
         FrameNumber(connection, device, description)
-        for device in of_kind(devices, KIND_FRAME)
-        for description in FRAME_NUMBERS
-        if description.exists_fn(device.capabilities)
+        for device, description in described_devices(connection, devices, FRAME_NUMBERS)
     )
     return entities
 
@@ -113,15 +109,14 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
     _attr_mode = NumberMode.BOX
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
-        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
-        self._attr_native_max_value = float(zone.get("max_seconds") or MAX_ZONE_SECONDS)
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_time")
+        self.zone = zone
+        self.zone_id = zone.id
+        self._attr_translation_placeholders = {"zone": zone.name}
+        self._attr_native_max_value = float(zone.max_seconds or MAX_ZONE_SECONDS)
         # Whole seconds, so the state reads "300 s", not "300.0 s".
-        self._attr_native_value = round(
-            min(zone_default_seconds(zone), self._attr_native_max_value)
-        )
+        self._attr_native_value = round(min(zone.default_seconds, self._attr_native_max_value))
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -132,10 +127,9 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         self._publish()
 
     def _publish(self) -> None:
+        """The zone's valve runs it this long from now on."""
         assert self._attr_native_value is not None
-        self.connection.zone_run_seconds[(self.device_id, self.zone_id)] = round(
-            self._attr_native_value
-        )
+        self.zone.run_seconds = round(self._attr_native_value)
 
     async def async_set_native_value(self, value: float) -> None:
         self._attr_native_value = round(value)
@@ -149,10 +143,10 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
     def __init__(
         self,
         connection: AgentConnection,
-        device: AgentDevice,
+        device: PiDevice,
         description: FrameNumberDescription,
     ) -> None:
-        super().__init__(connection, device.id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property

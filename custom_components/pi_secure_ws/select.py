@@ -11,13 +11,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 
 PARALLEL_UPDATES = 0
 
 # The option for "no album": every picture in the folder (translated in en.json).
 ALL_PICTURES = "all_pictures"
+
+ALBUM = EntityRule(kind=KIND_FRAME)
 
 
 async def async_setup_entry(
@@ -28,8 +30,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[FrameAlbum]:
-    return (FrameAlbum(connection, device) for device in of_kind(devices, KIND_FRAME))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[FrameAlbum]:
+    return (
+        FrameAlbum(connection, device)
+        for device, _ in described_devices(connection, devices, (ALBUM,))
+    )
 
 
 class FrameAlbum(PiSecureWsEntity, SelectEntity):
@@ -38,8 +43,8 @@ class FrameAlbum(PiSecureWsEntity, SelectEntity):
     _attr_translation_key = "album"
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
-        super().__init__(connection, device.id, "album")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "album")
         albums = [str(album) for album in device.capabilities.get("albums") or []]
         self._attr_options = [ALL_PICTURES, *(a for a in albums if a != ALL_PICTURES)]
 

@@ -28,21 +28,24 @@ from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import dig, parse_timestamp, zone_list
+from .device import PiDevice, Zone
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
+)
+from .util import dig, parse_timestamp
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiSensorDescription(SensorEntityDescription):
+class PiSensorDescription(SensorEntityDescription, EntityRule):
     """A value read from one device kind's state."""
 
-    kind: str
     value_fn: Callable[[dict[str, Any]], StateType | datetime]
-    # The system device lists the readings this Pi has; None means "always there".
-    capability: str | None = None
 
 
 def _rain_delay_end(state: dict[str, Any]) -> datetime | None:
@@ -59,7 +62,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="cpu_temperature",
         translation_key="cpu_temperature",
         kind=KIND_SYSTEM,
-        capability="cpu_temperature",
+        exists_fn=listed_reading("cpu_temperature"),
         value_fn=lambda state: _number(state.get("cpu_temperature")),
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
@@ -70,7 +73,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="uptime",
         translation_key="uptime",
         kind=KIND_SYSTEM,
-        capability="uptime",
+        exists_fn=listed_reading("uptime"),
         value_fn=lambda state: _number(state.get("uptime")),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
@@ -83,7 +86,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="load",
         translation_key="load",
         kind=KIND_SYSTEM,
-        capability="load",
+        exists_fn=listed_reading("load"),
         value_fn=lambda state: _number(dig(state, "load", "1m")),
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -93,7 +96,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="disk_free",
         translation_key="disk_free",
         kind=KIND_SYSTEM,
-        capability="disk",
+        exists_fn=listed_reading("disk"),
         value_fn=lambda state: _number(dig(state, "disk", "free_bytes")),
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
@@ -106,7 +109,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="memory_used",
         translation_key="memory_used",
         kind=KIND_SYSTEM,
-        capability="memory",
+        exists_fn=listed_reading("memory"),
         value_fn=lambda state: _number(dig(state, "memory", "used_percent")),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
@@ -116,7 +119,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         key="wifi_signal",
         translation_key="wifi_signal",
         kind=KIND_SYSTEM,
-        capability="wifi",
+        exists_fn=listed_reading("wifi"),
         value_fn=lambda state: _number(dig(state, "wifi", "signal_dbm")),
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
@@ -143,6 +146,8 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_registry_enabled_default=False,
     ),
 )
+# A sensor per zone: when its run ends.
+ZONE_RUN_ENDS = EntityRule(kind=KIND_SPRINKLERS)
 
 
 async def async_setup_entry(
@@ -153,21 +158,15 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
-    entities: list[PiSecureWsEntity] = []
-    for description in SENSORS:
-        for device in of_kind(devices, description.kind):
-            listed = device.capabilities.get("sensors")
-            # The system device lists the readings this Pi has.
-            if isinstance(listed, list) and description.capability not in (None, *listed):
-                continue
-            entities.append(PiSensor(connection, device.id, description))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
+    entities: list[PiSecureWsEntity] = [
+        PiSensor(connection, device, description)
+        for device, description in described_devices(connection, devices, SENSORS)
+    ]
     entities.extend(
-        ZoneRunEnds(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneRunEnds(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_ENDS,))
+        for zone in device.zones.values()
     )
     return entities
 
@@ -176,9 +175,9 @@ class PiSensor(PiSecureWsEntity, SensorEntity):
     entity_description: PiSensorDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSensorDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSensorDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
@@ -192,10 +191,10 @@ class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
     _attr_translation_key = "zone_run_ends"
     _attr_device_class = SensorDeviceClass.TIMESTAMP
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_ends")
-        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_ends")
+        self.zone_id = zone.id
+        self._attr_translation_placeholders = {"zone": zone.name}
 
     @property
     def native_value(self) -> datetime | None:

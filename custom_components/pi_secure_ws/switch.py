@@ -13,20 +13,18 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import KIND_FRAME
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiSwitchDescription(SwitchEntityDescription):
-    kind: str
+class PiSwitchDescription(SwitchEntityDescription, EntityRule):
     is_on_fn: Callable[[dict[str, Any]], bool | None]
     # (action, params) that turn the switch on or off.
     turn_on: tuple[str, dict[str, Any]]
     turn_off: tuple[str, dict[str, Any]]
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
 
 
 def _bool(key: str, *, invert: bool = False) -> Callable[[dict[str, Any]], bool | None]:
@@ -75,10 +73,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSwitch]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSwitch]:
     return (
-        PiSwitch(connection, device.id, description)
-        for device, description in described_devices(devices, SWITCHES)
+        PiSwitch(connection, device, description)
+        for device, description in described_devices(connection, devices, SWITCHES)
     )
 
 
@@ -86,9 +84,9 @@ class PiSwitch(PiSecureWsEntity, SwitchEntity):
     entity_description: PiSwitchDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSwitchDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSwitchDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
