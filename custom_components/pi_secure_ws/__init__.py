@@ -16,14 +16,9 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
-from .connection import (
-    AgentConnection,
-    PiSecureWsConfigEntry,
-    async_create_certificate_issue,
-    async_delete_certificate_issue,
-    create_client,
-)
+from .connection import AgentConnection, PiSecureWsConfigEntry, create_client
 from .const import DOMAIN
+from .issues import async_create_certificate_issue, async_delete_certificate_issue
 from .protocol.errors import (
     Blocked,
     CertificateMismatch,

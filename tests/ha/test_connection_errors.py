@@ -19,7 +19,7 @@ async def test_an_unknown_role_may_do_least(
 ) -> None:
     connection = loaded_entry.runtime_data
     assert connection.role is Role.CONTROL  # what the agent told this session
-    connection.hello = dataclasses.replace(connection.hello, role="superuser")
+    connection.client.hello = dataclasses.replace(connection.hello, role="superuser")
     assert connection.role is Role.VIEWER
 
 
@@ -28,7 +28,9 @@ async def test_the_pi_model_names_the_device(
 ) -> None:
     connection = loaded_entry.runtime_data
     assert "model" not in connection.device_info  # the mock agent has no device tree
-    connection.hello = dataclasses.replace(connection.hello, model="Raspberry Pi 5 Model B Rev 1.0")
+    connection.client.hello = dataclasses.replace(
+        connection.hello, model="Raspberry Pi 5 Model B Rev 1.0"
+    )
     assert connection.device_info["model"] == "Raspberry Pi 5 Model B Rev 1.0"
 
 
