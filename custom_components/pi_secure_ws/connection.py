@@ -53,13 +53,11 @@ from .protocol.client import (
 from .protocol.const import Role
 from .protocol.errors import (
     CertificateMismatch,
-    CommandError,
-    InvalidAuth,
+    ErrorKind,
     PiSecureWsError,
-    RequestTimeout,
-    ServerAuthFailed,
+    Recovery,
+    classify,
 )
-from .protocol.messages import ERR_FORBIDDEN, ERR_INVALID_PARAMS, ERR_REFUSED
 
 PiSecureWsConfigEntry: TypeAlias = ConfigEntry["AgentConnection"]
 
@@ -219,24 +217,31 @@ class AgentConnection:
     async def _async_keep_connected(self) -> None:
         try:
             await self.client.run()
-        except InvalidAuth:
-            # A definite refusal of the secret: only the user can fix it, and retrying would only
-            # trip the agent's block list.
-            LOGGER.warning("%s refused the secret; asking for a new one", self.entry.title)
-            self.entry.async_start_reauth(self.hass)
-        except CertificateMismatch as err:
-            LOGGER.error("%s: %s; not connecting until it is re-paired", self.entry.title, err)
-            async_create_certificate_issue(self.hass, self.entry, err)
-        except ServerAuthFailed as err:
-            LOGGER.error("%s: the agent failed to prove its identity: %s", self.entry.title, err)
-            self.stats.last_error = str(err)
         except PiSecureWsError as err:
-            LOGGER.error("%s: session ended: %s", self.entry.title, err)
-            self.stats.last_error = str(err)
+            self._session_ended(err)
         finally:
             was_kept, self._kept = self._kept, False
             if was_kept and self._reported_up:
                 self._set_disconnected(None)
+
+    @callback
+    def _session_ended(self, err: PiSecureWsError) -> None:
+        """The client gave up (it retries everything else): only the user can help now."""
+        meaning = classify(err)
+        if meaning.recovery is Recovery.REAUTH:
+            # A definite refusal of the secret: retrying would only trip the agent's block list.
+            LOGGER.warning("%s refused the secret; asking for a new one", self.entry.title)
+            self.entry.async_start_reauth(self.hass)
+            return
+        if isinstance(err, CertificateMismatch):
+            LOGGER.error("%s: %s; not connecting until it is re-paired", self.entry.title, err)
+            async_create_certificate_issue(self.hass, self.entry, err)
+            return
+        if meaning.kind is ErrorKind.SERVER_AUTH_FAILED:
+            LOGGER.error("%s: the agent failed to prove its identity: %s", self.entry.title, err)
+        else:
+            LOGGER.error("%s: session ended: %s", self.entry.title, err)
+        self.stats.last_error = str(err)
 
     @property
     def _reported_up(self) -> bool:
@@ -325,27 +330,20 @@ class AgentConnection:
             raise self._user_error(device_id, action, err) from err
 
     def _user_error(self, device_id: str, action: str, err: PiSecureWsError) -> HomeAssistantError:
+        meaning = classify(err)
         placeholders = {
             "title": self.entry.title,
             "device": device_id,
             "action": action,
-            "message": str(err),
+            "message": meaning.detail,
         }
-        if isinstance(err, CommandError):
-            placeholders["message"] = err.message
-            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS, ERR_FORBIDDEN):
-                # The agent understood and said no (over a limit, rain delay, a role changed on
-                # the Pi): the user's to fix, so shown without a traceback in the log.
-                return ServiceValidationError(
-                    translation_domain=DOMAIN,
-                    translation_key="forbidden" if err.code == ERR_FORBIDDEN else "refused",
-                    translation_placeholders=placeholders,
-                )
-            key = "command_failed"
-        elif isinstance(err, RequestTimeout):
-            key = "timeout"
-        else:
-            key = "not_connected"
-        return HomeAssistantError(
-            translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+        error = HomeAssistantError
+        if meaning.kind in (ErrorKind.REFUSED, ErrorKind.FORBIDDEN):
+            # The agent understood and said no (over a limit, rain delay, a role changed on the
+            # Pi): the user's to fix, so shown without a traceback in the log.
+            error = ServiceValidationError
+        return error(
+            translation_domain=DOMAIN,
+            translation_key=meaning.request_key,
+            translation_placeholders=placeholders,
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
+import pytest
 from agent_harness import RunningAgent
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -11,7 +14,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # The integration's own copy of the protocol (the agent's is a second import of the same files).
 from custom_components.pi_secure_ws.protocol.const import Role
-from custom_components.pi_secure_ws.protocol.errors import PiSecureWsError, RequestTimeout
+from custom_components.pi_secure_ws.protocol.errors import (
+    ErrorKind,
+    ErrorMeaning,
+    PiSecureWsError,
+    Recovery,
+    RequestTimeout,
+)
+
+INTEGRATION = Path(__file__).resolve().parents[2] / "custom_components" / "pi_secure_ws"
 
 
 async def test_an_unknown_role_may_do_least(
@@ -45,3 +56,15 @@ async def test_a_timeout_or_a_lost_session_is_not_the_users_to_fix(
         assert not isinstance(error, ServiceValidationError)
         assert error.translation_key == key
         assert error.translation_placeholders["device"] == "porch"
+
+
+@pytest.mark.parametrize("kind", list(ErrorKind))
+def test_every_meaning_of_an_error_has_a_text(kind: ErrorKind) -> None:
+    """The keys come from classify(), not from literals a static check could read: each one a
+    form, a failed setup or a failed request can show has its text."""
+    en = json.loads((INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8"))
+    meaning = ErrorMeaning(kind, Recovery.NONE, "a sentence", "a detail")
+    assert meaning.request_key in en["exceptions"]
+    assert meaning.connect_key in en["config"]["error"]
+    if kind is not ErrorKind.UNKNOWN:  # a setup reports only the protocol's own errors
+        assert meaning.connect_key in en["exceptions"]
