@@ -10,6 +10,7 @@ import pytest
 from agent_harness import RunningAgent
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # The integration's own copy of the protocol (the agent's is a second import of the same files).
@@ -68,3 +69,31 @@ def test_every_meaning_of_an_error_has_a_text(kind: ErrorKind) -> None:
     assert meaning.connect_key in en["config"]["error"]
     if kind is not ErrorKind.UNKNOWN:  # a setup reports only the protocol's own errors
         assert meaning.connect_key in en["exceptions"]
+
+
+async def test_the_device_objects_are_the_agents_devices(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    """One object per reported device, in the agent's order; a valve's unique id finds its zone,
+    any other entity's finds none."""
+    connection = loaded_entry.runtime_data
+    devices = connection.devices
+    assert list(devices) == list(connection.hello.devices)
+    assert len(devices) == len(connection.hello.devices)
+    assert devices["porch"].kind == "light"
+    sprinklers = devices["sprinklers"]
+    lawn = sprinklers.zones["lawn"]
+    valve = er.async_get(hass).async_get("valve.test_pi_lawn")
+    assert valve is not None
+    assert connection.zone_of_valve(valve.unique_id) == (sprinklers, lawn)
+    assert connection.zone_of_valve(devices["porch"].unique_id("light")) is None
+
+
+async def test_a_stream_the_agent_cannot_start_is_a_translated_error(
+    hass: HomeAssistant, agent: RunningAgent, loaded_entry: MockConfigEntry
+) -> None:
+    connection = loaded_entry.runtime_data
+    with pytest.raises(HomeAssistantError) as err:
+        await connection.async_stream("camera", "no_such_action")
+    assert err.value.translation_key == "command_failed"
+    assert err.value.translation_placeholders["action"] == "no_such_action"
