@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from agent_harness import RunningAgent
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # The integration's own copy of the protocol (the agent's is a second import of the same files).
