@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from homeassistant.components.button import (
     ButtonDeviceClass,
@@ -16,71 +16,94 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
 from .protocol.const import Role
+from .protocol.devices import DeviceInfo as AgentDevice
+from .protocol.devices import (
+    DeviceKind,
+    FrameAction,
+    SprinklerAction,
+    SystemAction,
+    SystemCapabilities,
+)
 
 PARALLEL_UPDATES = 0
 
+CapabilitiesT = TypeVar("CapabilitiesT")
+
 
 @dataclass(frozen=True, kw_only=True)
-class PiButtonDescription(ButtonEntityDescription):
-    kind: str
-    action: str
+class PiButtonDescription(ButtonEntityDescription, Generic[CapabilitiesT]):
+    """An action without parameters, pressed."""
+
+    kind: DeviceKind
+    action: SystemAction | FrameAction | SprinklerAction
     # The least role the agent lets run the action; a session below it gets no button.
     role: Role = Role.CONTROL
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+    exists_fn: Callable[[CapabilitiesT], bool] = always
 
 
-BUTTONS: tuple[PiButtonDescription, ...] = (
-    PiButtonDescription(
+SystemButton = PiButtonDescription[SystemCapabilities]
+
+BUTTONS: tuple[PiButtonDescription[Any], ...] = (
+    SystemButton(
         key="restart_agent",
         translation_key="restart_agent",
-        kind=KIND_SYSTEM,
-        action="restart_agent",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.RESTART_AGENT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("restart_agent") is not False,
+        exists_fn=lambda capabilities: capabilities.restart_agent,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiButtonDescription(
+    SystemButton(
         key="reboot",
         translation_key="reboot",
-        kind=KIND_SYSTEM,
-        action="reboot",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REBOOT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("reboot") is not False,
+        exists_fn=lambda capabilities: capabilities.reboot,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiButtonDescription(
+    SystemButton(
         key="refresh",
         translation_key="refresh",
-        kind=KIND_SYSTEM,
-        action="refresh",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REFRESH,
         role=Role.VIEWER,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiButtonDescription(key="next", translation_key="next_picture", kind=KIND_FRAME, action="next"),
     PiButtonDescription(
-        key="previous", translation_key="previous_picture", kind=KIND_FRAME, action="previous"
+        key="next",
+        translation_key="next_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.NEXT,
     ),
     PiButtonDescription(
-        key="stop_all", translation_key="stop_all_zones", kind=KIND_SPRINKLERS, action="stop_all"
+        key="previous",
+        translation_key="previous_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.PREVIOUS,
+    ),
+    PiButtonDescription(
+        key="stop_all",
+        translation_key="stop_all_zones",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.STOP_ALL,
     ),
     PiButtonDescription(
         key="clear_queue",
         translation_key="clear_queue",
-        kind=KIND_SPRINKLERS,
-        action="clear_queue",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_QUEUE,
     ),
     PiButtonDescription(
         key="clear_rain_delay",
         translation_key="clear_rain_delay",
-        kind=KIND_SPRINKLERS,
-        action="clear_rain_delay",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_RAIN_DELAY,
     ),
 )
 
@@ -102,10 +125,10 @@ def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterab
 
 
 class PiButton(PiSecureWsEntity, ButtonEntity):
-    entity_description: PiButtonDescription
+    entity_description: PiButtonDescription[Any]
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiButtonDescription
+        self, connection: AgentConnection, device_id: str, description: PiButtonDescription[Any]
     ) -> None:
         super().__init__(connection, device_id, description.key)
         self.entity_description = description

@@ -17,10 +17,11 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA, LOGGER
+from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, LOGGER
 from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import BinaryPayload
-from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
+from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.errors import PiSecureWsError
 
 PARALLEL_UPDATES = 0
@@ -47,7 +48,7 @@ async def async_setup_entry(
 
 
 def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiCamera]:
-    return (PiCamera(connection, device) for device in of_kind(devices, KIND_CAMERA))
+    return (PiCamera(connection, device) for device in of_kind(devices, DeviceKind.CAMERA))
 
 
 class PiCamera(PiSecureWsEntity, Camera):
@@ -58,15 +59,19 @@ class PiCamera(PiSecureWsEntity, Camera):
         Camera.__init__(self)
         PiSecureWsEntity.__init__(self, connection, device.id, "camera")
         self._attr_name = device.name
-        self._max_fps = float(device.capabilities.get("max_fps") or DEFAULT_CAMERA_FPS)
+        capabilities = device.capabilities
+        max_fps = capabilities.max_fps if isinstance(capabilities, CameraCapabilities) else 0
+        self._max_fps = float(max_fps or DEFAULT_CAMERA_FPS)
 
     @property
     def is_on(self) -> bool:
-        return self.device_state.get("privacy") is not True
+        state = self.state_as(CameraState)
+        return state is None or not state.privacy
 
     @property
     def is_streaming(self) -> bool:
-        return bool(self.device_state.get("streaming"))
+        state = self.state_as(CameraState)
+        return state is not None and state.streaming
 
     @property
     def frame_interval(self) -> float:

@@ -44,8 +44,9 @@ from .protocol.client import (
     Hello,
     StateChanged,
 )
-from .protocol.client import DeviceInfo as AgentDevice
 from .protocol.const import Role
+from .protocol.devices import DeviceInfo as AgentDevice
+from .protocol.devices import DeviceState
 from .protocol.errors import (
     CertificateMismatch,
     CommandError,
@@ -141,7 +142,7 @@ class AgentConnection:
         self.entry = entry
         self.client = client
         self.hello = hello
-        self.states: dict[str, dict[str, Any]] = {k: dict(v) for k, v in hello.states.items()}
+        self.states: dict[str, DeviceState] = dict(hello.states)
         self.connected = True
         self.stats = ConnectionStats()
         # Valve entities register their zone here so the run_zone service can find it.
@@ -238,7 +239,10 @@ class AgentConnection:
     def _handle_event(self, event: ClientEvent) -> None:
         if isinstance(event, StateChanged):
             self.stats.state_updates += 1
-            self.states[event.device] = dict(event.state)
+            if event.state is None:  # unreadable: the device's entities are unavailable
+                self.states.pop(event.device, None)
+            else:
+                self.states[event.device] = event.state
             self._notify(event.device)
         elif isinstance(event, Disconnected):
             self._set_disconnected(event.error)
@@ -268,7 +272,7 @@ class AgentConnection:
         # A changed role changes which entities and platforms exist (a client re-roled on the Pi).
         role_changed = hello.role != self.hello.role
         self.hello = hello
-        self.states = {k: dict(v) for k, v in hello.states.items()}
+        self.states = dict(hello.states)
         self.connected = True
         self.stats.connects += 1
         self.stats.connected_since = dt_util.utcnow()

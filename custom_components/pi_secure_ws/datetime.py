@@ -12,10 +12,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS
 from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import parse_timestamp
+from .protocol.devices import DeviceInfo as AgentDevice
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import SetRainDelay, SprinklerAction
 
 PARALLEL_UPDATES = 0
 
@@ -29,7 +29,10 @@ async def async_setup_entry(
 
 
 def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[RainDelay]:
-    return (RainDelay(connection, device.id) for device in of_kind(devices, KIND_SPRINKLERS))
+    return (
+        RainDelay(connection, device.id)
+        for device in of_kind(devices, DeviceKind.SPRINKLER_CONTROLLER)
+    )
 
 
 class RainDelay(PiSecureWsEntity, DateTimeEntity):
@@ -46,13 +49,14 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
 
     @property
     def native_value(self) -> datetime | None:
-        until = parse_timestamp(self.device_state.get("rain_delay_until"))
+        state = self.state_as(SprinklerState)
+        until = None if state is None else state.rain_delay_until
         if until is None or until <= dt_util.utcnow():
             return None
         return until
 
     async def async_set_value(self, value: datetime) -> None:
         if value <= dt_util.utcnow():
-            await self.async_call("clear_rain_delay")
+            await self.async_call(SprinklerAction.CLEAR_RAIN_DELAY)
             return
-        await self.async_call("set_rain_delay", {"until": value.timestamp()})
+        await self.async_call(SetRainDelay(until=value))

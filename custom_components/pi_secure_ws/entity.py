@@ -13,7 +13,8 @@ from homeassistant.helpers.entity_platform import (
 )
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .protocol.client import DeviceInfo as AgentDevice
+from .protocol.devices import CONTRACTS, ActionParams, WireModel
+from .protocol.devices import DeviceInfo as AgentDevice
 
 
 class DeviceDescription(Protocol):
@@ -23,10 +24,15 @@ class DeviceDescription(Protocol):
     def kind(self) -> str: ...
 
     @property
-    def exists_fn(self) -> Callable[[dict[str, Any]], bool]: ...
+    def exists_fn(self) -> Callable[[Any], bool]: ...
+
+
+def always(_capabilities: object) -> bool:
+    return True
 
 
 DescriptionT = TypeVar("DescriptionT", bound=DeviceDescription)
+StateT = TypeVar("StateT", bound=WireModel)
 # A platform's entities for some of the agent's devices (all of them at setup, new ones later).
 EntityFactory = Callable[[AgentConnection, list[AgentDevice]], Iterable["PiSecureWsEntity"]]
 
@@ -38,11 +44,17 @@ def of_kind(devices: Iterable[AgentDevice], kind: str) -> list[AgentDevice]:
 def described_devices(
     devices: Iterable[AgentDevice], descriptions: Iterable[DescriptionT]
 ) -> Iterator[tuple[AgentDevice, DescriptionT]]:
-    """Each (device, description) pair the agent reports: only what exists gets an entity."""
+    """Each (device, description) pair the agent reports: only what exists gets an entity.
+
+    ``exists_fn`` gets the capabilities of the description's kind, typed (the client decoded them).
+    """
     devices = list(devices)
     for description in descriptions:
+        typed = CONTRACTS[description.kind].capabilities
         for device in of_kind(devices, description.kind):
-            if description.exists_fn(device.capabilities):
+            if isinstance(device.capabilities, typed) and description.exists_fn(
+                device.capabilities
+            ):
                 yield device, description
 
 
@@ -87,14 +99,10 @@ class PiSecureWsEntity(Entity):
     def available(self) -> bool:
         return self.connection.connected and self.device_id in self.connection.states
 
-    @property
-    def device_state(self) -> dict[str, Any]:
-        return self.connection.states.get(self.device_id, {})
-
-    @property
-    def capabilities(self) -> dict[str, Any]:
-        device = self.connection.hello.devices.get(self.device_id)
-        return device.capabilities if device is not None else {}
+    def state_as(self, kind_state: type[StateT]) -> StateT | None:
+        """The device's latest state, typed; None while the device has none (or another kind's)."""
+        state = self.connection.states.get(self.device_id)
+        return state if isinstance(state, kind_state) else None
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -107,6 +115,9 @@ class PiSecureWsEntity(Entity):
         self.async_write_ha_state()
 
     async def async_call(
-        self, action: str, params: dict[str, Any] | None = None, *, device_id: str | None = None
+        self, action: str | ActionParams, params: dict[str, Any] | None = None
     ) -> Any:
-        return await self.connection.async_call(device_id or self.device_id, action, params)
+        """Run an action of the entity's device: its typed parameters, or its name."""
+        if isinstance(action, ActionParams):
+            return await self.connection.async_call(self.device_id, action.action, action.to_wire())
+        return await self.connection.async_call(self.device_id, action, params)

@@ -8,9 +8,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME
 from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
 from .protocol.client import BinaryPayload
+from .protocol.devices import DeviceKind, FrameState
+from .protocol.devices.frame import Thumbnail
 
 PARALLEL_UPDATES = 0
 
@@ -24,7 +25,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         lambda connection, devices: (
-            FramePicture(hass, connection, device.id) for device in of_kind(devices, KIND_FRAME)
+            FramePicture(hass, connection, device.id)
+            for device in of_kind(devices, DeviceKind.PICTURE_FRAME)
         ),
     )
 
@@ -39,8 +41,9 @@ class FramePicture(PiSecureWsEntity, ImageEntity):
         self._shown = self._current()
         self._attr_image_last_updated = dt_util.utcnow()
 
-    def _current(self) -> tuple[object, object]:
-        return (self.device_state.get("current"), self.device_state.get("index"))
+    def _current(self) -> tuple[str | None, int | None]:
+        state = self.state_as(FrameState)
+        return (None, None) if state is None else (state.current, state.index)
 
     @callback
     def _handle_device_update(self) -> None:
@@ -51,7 +54,8 @@ class FramePicture(PiSecureWsEntity, ImageEntity):
         super()._handle_device_update()
 
     async def async_image(self) -> bytes | None:
-        if not self.available or self.device_state.get("current") is None:
+        state = self.state_as(FrameState)
+        if not self.available or state is None or state.current is None:
             return None
-        result = await self.async_call("thumbnail")
+        result = await self.async_call(Thumbnail())
         return result.data if isinstance(result, BinaryPayload) else None

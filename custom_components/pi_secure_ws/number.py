@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -18,11 +17,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import zone_list
-from .valve import zone_default_seconds
+from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
+from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
+from .protocol.devices import DeviceInfo as AgentDevice
+from .protocol.devices.frame import SetBrightness, SetInterval
+from .protocol.devices.sprinklers import Zone
+from .valve import zone_default_seconds, zones_of
 
 PARALLEL_UPDATES = 0
 
@@ -31,12 +31,13 @@ MAX_ZONE_SECONDS = 4 * 3600
 
 @dataclass(frozen=True, kw_only=True)
 class FrameNumberDescription(NumberEntityDescription):
-    """A frame setting: read from the state, written with one action."""
+    """A frame setting: read from the typed state, written with one action."""
 
-    state_key: str
-    action: str
-    param: str
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+    kind: DeviceKind = DeviceKind.PICTURE_FRAME
+    value_fn: Callable[[FrameState], float]
+    # The action's parameters that set the agent's value (in the agent's own scale).
+    set_fn: Callable[[int], ActionParams]
+    exists_fn: Callable[[FrameCapabilities], bool] = always
     # The agent's scale per unit shown here (brightness: 0-255 on the agent, percent here).
     scale: float = 1.0
 
@@ -45,9 +46,8 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="interval",
         translation_key="frame_interval",
-        state_key="interval",
-        action="set_interval",
-        param="seconds",
+        value_fn=lambda state: state.interval,
+        set_fn=lambda seconds: SetInterval(seconds=seconds),
         device_class=NumberDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         native_min_value=1,
@@ -59,16 +59,15 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="brightness",
         translation_key="frame_brightness",
-        state_key="brightness",
-        action="set_brightness",
-        param="brightness",
+        value_fn=lambda state: state.brightness,
+        set_fn=lambda brightness: SetBrightness(brightness=brightness),
         native_unit_of_measurement="%",
         native_min_value=0,
         native_max_value=100,
         native_step=1,
         mode=NumberMode.SLIDER,
         scale=255 / 100,
-        exists_fn=lambda capabilities: bool(capabilities.get("backlight")),
+        exists_fn=lambda capabilities: capabilities.backlight,
     ),
 )
 
@@ -85,16 +84,14 @@ def _entities(
     connection: AgentConnection, devices: list[AgentDevice]
 ) -> Iterable[PiSecureWsEntity]:
     entities: list[PiSecureWsEntity] = [
-        ZoneRunTime(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneRunTime(connection, device.id, zone) for device, zone in zones_of(devices)
     ]
-    entities.extend(
-        FrameNumber(connection, device, description)
-        for device in of_kind(devices, KIND_FRAME)
-        for description in FRAME_NUMBERS
-        if description.exists_fn(device.capabilities)
-    )
+    # Frame by frame, in the descriptions' order, as before.
+    for device in devices:
+        entities.extend(
+            FrameNumber(connection, frame, description)
+            for frame, description in described_devices([device], FRAME_NUMBERS)
+        )
     return entities
 
 
@@ -113,11 +110,11 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
     _attr_mode = NumberMode.BOX
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
+    def __init__(self, connection: AgentConnection, device_id: str, zone: Zone) -> None:
+        self.zone_id = zone.id
         super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
-        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
-        self._attr_native_max_value = float(zone.get("max_seconds") or MAX_ZONE_SECONDS)
+        self._attr_translation_placeholders = {"zone": zone.name or zone.id}
+        self._attr_native_max_value = float(zone.max_seconds or MAX_ZONE_SECONDS)
         # Whole seconds, so the state reads "300 s", not "300.0 s".
         self._attr_native_value = round(
             min(zone_default_seconds(zone), self._attr_native_max_value)
@@ -157,14 +154,12 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
 
     @property
     def native_value(self) -> float | None:
-        value = self.device_state.get(self.entity_description.state_key)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        state = self.state_as(FrameState)
+        if state is None:
             return None
         # Whole steps: shown as "45 s", not "45.0 s".
-        return round(value / self.entity_description.scale)
+        return round(self.entity_description.value_fn(state) / self.entity_description.scale)
 
     async def async_set_native_value(self, value: float) -> None:
         description = self.entity_description
-        await self.async_call(
-            description.action, {description.param: round(value * description.scale)}
-        )
+        await self.async_call(description.set_fn(round(value * description.scale)))

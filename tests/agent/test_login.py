@@ -14,6 +14,7 @@ import pytest
 from agent_harness import RunningAgent, make_config_dir, running_agent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL, CloseCode
+from pi_secure_ws_protocol.devices import SystemState
 from pi_secure_ws_protocol.errors import (
     CertificateMismatch,
     InvalidAuth,
@@ -76,7 +77,9 @@ async def test_login_gives_hello_with_agent_and_devices(agent: RunningAgent) -> 
     assert hello.client_id == "homeassistant"
     assert "system" in hello.devices
     assert hello.devices["system"].kind == "system"
-    assert "hostname" in hello.states["system"]
+    system = hello.states["system"]
+    assert isinstance(system, SystemState)
+    assert system.hostname
     assert client.connected
     assert agent.app.server.stats["logins"] == 1  # type: ignore[union-attr]
 

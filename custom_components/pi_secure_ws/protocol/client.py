@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from . import messages as m
 from .binary import decode_frame, encode_frame
 from .const import MECHANISM, PATH, SUBPROTOCOL, CloseCode
+from .devices import DeviceDecoder, DeviceInfo, DeviceState
 from .errors import (
     Blocked,
     CannotConnect,
@@ -53,14 +54,6 @@ STREAM_QUEUE = 2  # frames buffered per stream; older ones are dropped (the newe
 
 
 @dataclass(frozen=True)
-class DeviceInfo:
-    id: str
-    kind: str
-    name: str
-    capabilities: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class Hello:
     agent_id: str
     name: str
@@ -68,9 +61,12 @@ class Hello:
     model: str | None
     client_id: str
     role: str
+    # The usable devices, capabilities and states typed by kind (see devices/decoder.py).
     devices: dict[str, DeviceInfo]
-    states: dict[str, dict[str, Any]]
+    states: dict[str, DeviceState]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Device id -> why the device cannot be used (what of it does not have its kind's shape).
+    unusable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,8 @@ class BinaryPayload:
 @dataclass(frozen=True)
 class StateChanged:
     device: str
-    state: dict[str, Any]
+    # None: the agent sent a state this client cannot read; the device has none until it can.
+    state: DeviceState | None
 
 
 @dataclass(frozen=True)
@@ -202,7 +199,8 @@ class AgentClient:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.hello: Hello | None = None
-        self.states: dict[str, dict[str, Any]] = {}
+        self.states: dict[str, DeviceState] = {}
+        self._decoder = DeviceDecoder(_LOGGER)
         self._ws: ClientConnection | None = None
         self._context: tuple[tuple[str | None, str | None], _PinnedContext] | None = None
         # What the last successful login established, reused by the next one (see _login).
@@ -254,7 +252,7 @@ class AgentClient:
             raise CannotConnect(f"timed out connecting to {self.host}:{self.port}") from None
         self._ws = ws
         self.hello = hello
-        self.states = {k: dict(v) for k, v in hello.states.items()}
+        self.states = dict(hello.states)
         self._disconnected.clear()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(ws))
         self.stats["connects"] += 1
@@ -275,11 +273,13 @@ class AgentClient:
             m.CALL, device=device, action=action, params=params or {}, timeout=timeout, data=data
         )
 
-    async def get_states(self) -> dict[str, dict[str, Any]]:
+    async def get_states(self) -> dict[str, DeviceState]:
         result = await self._request(m.GET_STATES)
-        states: dict[str, dict[str, Any]] = result["states"]
-        self.states = states
-        return states
+        wire = result.get("states") if isinstance(result, dict) else None
+        if not isinstance(wire, dict) or not all(isinstance(v, dict) for v in wire.values()):
+            raise ProtocolError("the agent answered get_states without an object of states")
+        self.states = self._decoder.states(wire)
+        return dict(self.states)
 
     async def ping(self) -> None:
         await self._request(m.PING)
@@ -468,7 +468,7 @@ class AgentClient:
             raise ProtocolError(f"expected hello, got {data['type']}")
         self.fingerprint = fingerprint
         self.ca_pem = start["ca"]
-        return _parse_hello(data)
+        return _parse_hello(data, self._decoder)
 
     async def _send_client_first(self, ws: ClientConnection, cbind_data: bytes) -> ClientExchange:
         try:
@@ -603,8 +603,15 @@ class AgentClient:
             return
         type_ = data["type"]
         if type_ == m.STATE:
-            self.states[data["device"]] = data["state"]
-            self._emit(StateChanged(data["device"], data["state"]))
+            device_id = data["device"]
+            state = self._decoder.state(device_id, data["state"])
+            if state is not None:
+                self.states[device_id] = state
+            elif device_id in self._decoder.unusable:
+                self.states.pop(device_id, None)
+            else:
+                return  # a device the hello did not describe
+            self._emit(StateChanged(device_id, state))
         elif type_ == m.STREAM_END:
             stream = self._streams.pop(data["stream"], None)
             if stream is not None:
@@ -666,13 +673,11 @@ def _time_out(future: asyncio.Future[Any], type_: str) -> None:
         future.set_exception(RequestTimeout(f"no answer to {type_} within the timeout"))
 
 
-def _parse_hello(data: dict[str, Any]) -> Hello:
+def _parse_hello(data: dict[str, Any], decoder: DeviceDecoder) -> Hello:
     agent = data["agent"]
     session = data["session"]
-    devices = {
-        d["id"]: DeviceInfo(d["id"], d["kind"], d["name"], dict(d["capabilities"]))
-        for d in data["devices"]
-    }
+    devices = decoder.devices(data["devices"])
+    states = decoder.states(data["states"])
     return Hello(
         agent_id=agent["id"],
         name=agent["name"],
@@ -681,8 +686,9 @@ def _parse_hello(data: dict[str, Any]) -> Hello:
         client_id=session["client_id"],
         role=session["role"],
         devices=devices,
-        states=dict(data["states"]),
+        states=states,
         raw=data,
+        unusable=dict(decoder.unusable),
     )
 
 
