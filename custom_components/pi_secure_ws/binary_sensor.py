@@ -16,7 +16,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
+from .device import PiDevice
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
+)
 from .protocol.devices import (
     CONTRACTS,
     DeviceKind,
@@ -25,7 +33,6 @@ from .protocol.devices import (
     SystemCapabilities,
     SystemState,
 )
-from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.devices.system import SystemSensor, ThrottleFlags
 
 PARALLEL_UPDATES = 0
@@ -35,10 +42,11 @@ CapabilitiesT = TypeVar("CapabilitiesT")
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiBinarySensorDescription(BinarySensorEntityDescription, Generic[StateT, CapabilitiesT]):
+class PiBinarySensorDescription(
+    BinarySensorEntityDescription, EntityRule, Generic[StateT, CapabilitiesT]
+):
     """A flag read from one device kind's typed state."""
 
-    kind: DeviceKind
     value_fn: Callable[[StateT], bool | None]
     exists_fn: Callable[[CapabilitiesT], bool] = always
 
@@ -54,10 +62,7 @@ def _flag(
     return value
 
 
-def _has_throttling(capabilities: SystemCapabilities) -> bool:
-    return capabilities.has_sensor(SystemSensor.THROTTLED)
-
-
+_HAS_THROTTLING = listed_reading(SystemSensor.THROTTLED)
 SystemFlag = PiBinarySensorDescription[SystemState, SystemCapabilities]
 
 BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
@@ -66,7 +71,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
         translation_key="under_voltage",
         kind=DeviceKind.SYSTEM,
         value_fn=_flag(lambda flags: flags.under_voltage),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
@@ -75,7 +80,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
         translation_key="throttled",
         kind=DeviceKind.SYSTEM,
         value_fn=_flag(lambda flags: flags.throttled),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
@@ -84,7 +89,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
         translation_key="freq_capped",
         kind=DeviceKind.SYSTEM,
         value_fn=_flag(lambda flags: flags.freq_capped),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
@@ -94,7 +99,7 @@ BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
         translation_key="under_voltage_since_boot",
         kind=DeviceKind.SYSTEM,
         value_fn=_flag(lambda flags: flags.under_voltage, since_boot=True),
-        exists_fn=_has_throttling,
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
@@ -119,10 +124,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiBinarySensor]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiBinarySensor]:
     return (
-        PiBinarySensor(connection, device.id, description)
-        for device, description in described_devices(devices, BINARY_SENSORS)
+        PiBinarySensor(connection, device, description)
+        for device, description in described_devices(connection, devices, BINARY_SENSORS)
     )
 
 
@@ -132,10 +137,10 @@ class PiBinarySensor(PiSecureWsEntity, BinarySensorEntity):
     def __init__(
         self,
         connection: AgentConnection,
-        device_id: str,
+        device: PiDevice,
         description: PiBinarySensorDescription[Any, Any],
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property

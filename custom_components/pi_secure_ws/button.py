@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
 
 from homeassistant.components.button import (
     ButtonDeviceClass,
@@ -16,37 +15,25 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.const import Role
-from .protocol.devices import DeviceInfo as AgentDevice
-from .protocol.devices import (
-    DeviceKind,
-    FrameAction,
-    SprinklerAction,
-    SystemAction,
-    SystemCapabilities,
-)
+from .protocol.devices import DeviceKind, FrameAction, SprinklerAction, SystemAction
 
 PARALLEL_UPDATES = 0
 
-CapabilitiesT = TypeVar("CapabilitiesT")
-
 
 @dataclass(frozen=True, kw_only=True)
-class PiButtonDescription(ButtonEntityDescription, Generic[CapabilitiesT]):
+class PiButtonDescription(ButtonEntityDescription, EntityRule):
     """An action without parameters, pressed."""
 
-    kind: DeviceKind
     action: SystemAction | FrameAction | SprinklerAction
     # The least role the agent lets run the action; a session below it gets no button.
     role: Role = Role.CONTROL
-    exists_fn: Callable[[CapabilitiesT], bool] = always
 
 
-SystemButton = PiButtonDescription[SystemCapabilities]
-
-BUTTONS: tuple[PiButtonDescription[Any], ...] = (
-    SystemButton(
+BUTTONS: tuple[PiButtonDescription, ...] = (
+    PiButtonDescription(
         key="restart_agent",
         translation_key="restart_agent",
         kind=DeviceKind.SYSTEM,
@@ -56,7 +43,7 @@ BUTTONS: tuple[PiButtonDescription[Any], ...] = (
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    SystemButton(
+    PiButtonDescription(
         key="reboot",
         translation_key="reboot",
         kind=DeviceKind.SYSTEM,
@@ -66,7 +53,7 @@ BUTTONS: tuple[PiButtonDescription[Any], ...] = (
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    SystemButton(
+    PiButtonDescription(
         key="refresh",
         translation_key="refresh",
         kind=DeviceKind.SYSTEM,
@@ -116,21 +103,20 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiButton]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiButton]:
     return (
-        PiButton(connection, device.id, description)
-        for device, description in described_devices(devices, BUTTONS)
-        if connection.role >= description.role
+        PiButton(connection, device, description)
+        for device, description in described_devices(connection, devices, BUTTONS)
     )
 
 
 class PiButton(PiSecureWsEntity, ButtonEntity):
-    entity_description: PiButtonDescription[Any]
+    entity_description: PiButtonDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiButtonDescription[Any]
+        self, connection: AgentConnection, device: PiDevice, description: PiButtonDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     async def async_press(self) -> None:

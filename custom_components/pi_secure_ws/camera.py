@@ -18,10 +18,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, LOGGER
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
 from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
-from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.errors import PiSecureWsError
 
 PARALLEL_UPDATES = 0
@@ -30,6 +30,8 @@ PARALLEL_UPDATES = 0
 # which includes 0 (a dialog closing) and anything a URL can hold.
 MIN_SNAPSHOT_SIDE = 16
 MAX_SNAPSHOT_SIDE = 4096
+
+CAMERA = EntityRule(kind=DeviceKind.CAMERA)
 
 
 def snapshot_side(value: int | None) -> int | None:
@@ -47,21 +49,24 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiCamera]:
-    return (PiCamera(connection, device) for device in of_kind(devices, DeviceKind.CAMERA))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiCamera]:
+    return (
+        PiCamera(connection, device)
+        for device, _ in described_devices(connection, devices, (CAMERA,))
+    )
 
 
 class PiCamera(PiSecureWsEntity, Camera):
     _attr_translation_key = "camera"
     _attr_supported_features = CameraEntityFeature.ON_OFF
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
         Camera.__init__(self)
-        PiSecureWsEntity.__init__(self, connection, device.id, "camera")
+        PiSecureWsEntity.__init__(self, connection, device, "camera")
         self._attr_name = device.name
         capabilities = device.capabilities
-        max_fps = capabilities.max_fps if isinstance(capabilities, CameraCapabilities) else 0
-        self._max_fps = float(max_fps or DEFAULT_CAMERA_FPS)
+        assert isinstance(capabilities, CameraCapabilities)  # described_devices checked the kind
+        self._max_fps = float(capabilities.max_fps or DEFAULT_CAMERA_FPS)
 
     @property
     def is_on(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
@@ -36,6 +36,7 @@ from .const import (
     PLATFORMS,
     VIEWER_PLATFORMS,
 )
+from .device import PiDevice, Zone
 from .protocol.client import (
     AgentClient,
     ClientEvent,
@@ -45,7 +46,6 @@ from .protocol.client import (
     StateChanged,
 )
 from .protocol.const import Role
-from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.devices import DeviceState
 from .protocol.errors import (
     CertificateMismatch,
@@ -145,16 +145,12 @@ class AgentConnection:
         self.states: dict[str, DeviceState] = dict(hello.states)
         self.connected = True
         self.stats = ConnectionStats()
-        # Valve entities register their zone here so the run_zone service can find it.
-        self.zones_by_unique_id: dict[str, tuple[str, str]] = {}
-        # How long opening a valve runs its zone, by (device id, zone id); set by number entities.
-        self.zone_run_seconds: dict[tuple[str, str], int] = {}
-        self._device_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        # One object per device the agent reports: what its entities read and meet at.
+        self.devices: dict[str, PiDevice] = {}
+        self._add_devices(hello)
         # Per platform set up: adds that platform's entities for devices the agent adds.
-        self._device_adders: list[Callable[[list[AgentDevice]], None]] = []
+        self._device_adders: list[Callable[[list[PiDevice]], None]] = []
         self._platforms: set[str] = set()
-        # The unique ids of the entities made for each agent device, disabled ones included.
-        self.entity_unique_ids: dict[str, set[str]] = {}
         self._unsub_client: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         # The platforms set up for this entry, kept for its unload: a changed role reloads it.
@@ -185,8 +181,31 @@ class AgentConnection:
             info["model"] = str(self.hello.model)
         return info
 
-    def devices_of_kind(self, kind: str) -> list[AgentDevice]:
-        return [device for device in self.hello.devices.values() if device.kind == kind]
+    def devices_of_kind(self, kind: str) -> list[PiDevice]:
+        return [device for device in self.devices.values() if device.kind == kind]
+
+    def state_of(self, device_id: str) -> DeviceState | None:
+        """The latest state the agent pushed for the device; None while it has sent none."""
+        return self.states.get(device_id)
+
+    def zone_of_valve(self, unique_id: str) -> tuple[PiDevice, Zone] | None:
+        """The device and zone of the zone valve with this unique id (valves are keyed by the
+        zone's key), None for any other entity."""
+        for device in self.devices.values():
+            for zone in device.zones.values():
+                if device.unique_id(zone.key) == unique_id:
+                    return device, zone
+        return None
+
+    def _add_devices(self, hello: Hello) -> list[PiDevice]:
+        """Objects for the devices of ``hello`` not known yet."""
+        added = [
+            PiDevice(hello.agent_id, info, self.state_of)
+            for key, info in hello.devices.items()
+            if key not in self.devices
+        ]
+        self.devices.update((device.id, device) for device in added)
+        return added
 
     @callback
     def async_start(self) -> None:
@@ -212,7 +231,8 @@ class AgentConnection:
                 await self._task
             self._task = None
         await self.client.close()
-        self._device_listeners.clear()
+        for device in self.devices.values():
+            device.async_forget_listeners()
 
     async def _async_keep_connected(self) -> None:
         try:
@@ -265,7 +285,8 @@ class AgentConnection:
     def _handle_connected(self, hello: Hello) -> None:
         if not self.connected:
             LOGGER.info("Connected to %s again", self.entry.title)
-        before, after = _device_layout(self.hello), _device_layout(hello)
+        before = {key: device.layout for key, device in self.devices.items()}
+        after = _device_layout(hello)
         changed = {
             device for device in before.keys() & after.keys() if before[device] != after[device]
         }
@@ -287,8 +308,8 @@ class AgentConnection:
             )
             self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
             return
-        added = [device for key, device in hello.devices.items() if key not in before]
         removed = before.keys() - after.keys()
+        added = self._add_devices(hello)
         if added or removed:
             LOGGER.info(
                 "%s added devices %s and removed %s",
@@ -302,19 +323,17 @@ class AgentConnection:
         self._notify_all()
 
     @callback
-    def async_add_device_adder(
-        self, platform: str, add: Callable[[list[AgentDevice]], None]
-    ) -> None:
+    def async_add_device_adder(self, platform: str, add: Callable[[list[PiDevice]], None]) -> None:
         """A platform set up: add its entities for the devices reported now, and later ones."""
         self._platforms.add(platform)
         self._device_adders.append(add)
-        add(list(self.hello.devices.values()))
+        add(list(self.devices.values()))
 
     @callback
     def async_remove_stale_entities(self) -> None:
         """After setup: remove registry entries of entities no reported device has any more
         (devices removed from agent.toml while Home Assistant was not connected)."""
-        known = set().union(*self.entity_unique_ids.values())
+        known = {uid for device in self.devices.values() for uid in device.entity_unique_ids}
         registry = er.async_get(self.hass)
         stale = {
             registry_entry.unique_id
@@ -325,8 +344,10 @@ class AgentConnection:
         self._async_remove_entities(stale)
 
     def _forget(self, device_id: str) -> set[str]:
-        self._device_listeners.pop(device_id, None)
-        return self.entity_unique_ids.pop(device_id, set())
+        """Drop a device the agent no longer reports; the unique ids of its entities."""
+        device = self.devices.pop(device_id)
+        device.async_forget_listeners()
+        return device.entity_unique_ids
 
     @callback
     def _async_remove_entities(self, unique_ids: set[str]) -> None:
@@ -339,27 +360,14 @@ class AgentConnection:
                 registry.async_remove(registry_entry.entity_id)
 
     @callback
-    def async_add_listener(self, device_id: str, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``update`` when the device's state or the connection changes."""
-        listeners = self._device_listeners.setdefault(device_id, [])
-        listeners.append(update)
-
-        @callback
-        def remove() -> None:
-            if update in listeners:
-                listeners.remove(update)
-
-        return remove
-
-    @callback
     def _notify(self, device_id: str) -> None:
-        for update in list(self._device_listeners.get(device_id, ())):
-            update()
+        if (device := self.devices.get(device_id)) is not None:
+            device.async_notify()
 
     @callback
     def _notify_all(self) -> None:
-        for device_id in list(self._device_listeners):
-            self._notify(device_id)
+        for device in list(self.devices.values()):
+            device.async_notify()
 
     async def async_call(
         self,

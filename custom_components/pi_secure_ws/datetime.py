@@ -12,12 +12,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.devices import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.devices import DeviceKind, SprinklerState
 from .protocol.devices.sprinklers import SetRainDelay, SprinklerAction
 
 PARALLEL_UPDATES = 0
+
+RAIN_DELAY = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -28,10 +30,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[RainDelay]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[RainDelay]:
     return (
-        RainDelay(connection, device.id)
-        for device in of_kind(devices, DeviceKind.SPRINKLER_CONTROLLER)
+        RainDelay(connection, device)
+        for device, _ in described_devices(connection, devices, (RAIN_DELAY,))
     )
 
 
@@ -44,8 +46,8 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
     _attr_entity_category = EntityCategory.CONFIG
     _attr_entity_registry_enabled_default = False
 
-    def __init__(self, connection: AgentConnection, device_id: str) -> None:
-        super().__init__(connection, device_id, "rain_delay")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "rain_delay")
 
     @property
     def native_value(self) -> datetime | None:

@@ -19,13 +19,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .const import DOMAIN
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.devices import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.devices import DeviceKind, LightCapabilities, LightState
 from .protocol.devices.light import EFFECT_PARAMS, LightEffect, TurnOff, TurnOn
 
 # Commands go to one Pi over one session: let the agent order them, not Home Assistant.
 PARALLEL_UPDATES = 0
+
+LIGHT = EntityRule(kind=DeviceKind.LIGHT)
 
 
 async def async_setup_entry(
@@ -36,11 +38,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSecureWsLight]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsLight]:
     return (
-        PiSecureWsLight(connection, device, device.capabilities)
-        for device in of_kind(devices, DeviceKind.LIGHT)
-        if isinstance(device.capabilities, LightCapabilities)
+        PiSecureWsLight(connection, device)
+        for device, _ in described_devices(connection, devices, (LIGHT,))
     )
 
 
@@ -49,11 +50,11 @@ class PiSecureWsLight(PiSecureWsEntity, LightEntity):
 
     _attr_translation_key = "light"
 
-    def __init__(
-        self, connection: AgentConnection, device: AgentDevice, capabilities: LightCapabilities
-    ) -> None:
-        super().__init__(connection, device.id, "light")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "light")
         self._attr_name = device.name
+        capabilities = device.capabilities
+        assert isinstance(capabilities, LightCapabilities)  # described_devices checked the kind
         mode = ColorMode.BRIGHTNESS if capabilities.dimmable else ColorMode.ONOFF
         self._attr_color_mode = mode
         self._attr_supported_color_modes = {mode}

@@ -17,23 +17,30 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
+from .device import PiDevice, Zone
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+)
 from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
-from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.devices.frame import SetBrightness, SetInterval
-from .protocol.devices.sprinklers import Zone
-from .valve import zone_default_seconds, zones_of
 
 PARALLEL_UPDATES = 0
 
 MAX_ZONE_SECONDS = 4 * 3600
 
 
+ZONE_RUN_TIMES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
+
+
 @dataclass(frozen=True, kw_only=True)
-class FrameNumberDescription(NumberEntityDescription):
+class FrameNumberDescription(NumberEntityDescription, EntityRule):
     """A frame setting: read from the typed state, written with one action."""
 
-    kind: DeviceKind = DeviceKind.PICTURE_FRAME
+    kind: str = DeviceKind.PICTURE_FRAME
     value_fn: Callable[[FrameState], float]
     # The action's parameters that set the agent's value (in the agent's own scale).
     set_fn: Callable[[int], ActionParams]
@@ -80,18 +87,16 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
     entities: list[PiSecureWsEntity] = [
-        ZoneRunTime(connection, device.id, zone) for device, zone in zones_of(devices)
+        ZoneRunTime(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_TIMES,))
+        for zone in device.zones.values()
     ]
-    # Frame by frame, in the descriptions' order, as before.
-    for device in devices:
-        entities.extend(
-            FrameNumber(connection, frame, description)
-            for frame, description in described_devices([device], FRAME_NUMBERS)
-        )
+    entities.extend(
+        FrameNumber(connection, device, description)
+        for device, description in described_devices(connection, devices, FRAME_NUMBERS)
+    )
     return entities
 
 
@@ -110,15 +115,14 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
     _attr_mode = NumberMode.BOX
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: Zone) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_time")
+        self.zone = zone
         self.zone_id = zone.id
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
-        self._attr_translation_placeholders = {"zone": zone.name or zone.id}
+        self._attr_translation_placeholders = {"zone": zone.name}
         self._attr_native_max_value = float(zone.max_seconds or MAX_ZONE_SECONDS)
         # Whole seconds, so the state reads "300 s", not "300.0 s".
-        self._attr_native_value = round(
-            min(zone_default_seconds(zone), self._attr_native_max_value)
-        )
+        self._attr_native_value = round(min(zone.default_seconds, self._attr_native_max_value))
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -129,10 +133,9 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         self._publish()
 
     def _publish(self) -> None:
+        """The zone's valve runs it this long from now on."""
         assert self._attr_native_value is not None
-        self.connection.zone_run_seconds[(self.device_id, self.zone_id)] = round(
-            self._attr_native_value
-        )
+        self.zone.run_seconds = round(self._attr_native_value)
 
     async def async_set_native_value(self, value: float) -> None:
         self._attr_native_value = round(value)
@@ -146,10 +149,10 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
     def __init__(
         self,
         connection: AgentConnection,
-        device: AgentDevice,
+        device: PiDevice,
         description: FrameNumberDescription,
     ) -> None:
-        super().__init__(connection, device.id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property

@@ -10,8 +10,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.devices import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.devices import DeviceKind, FrameCapabilities, FrameState
 from .protocol.devices.frame import SetAlbum
 
@@ -19,6 +19,8 @@ PARALLEL_UPDATES = 0
 
 # The option for "no album": every picture in the folder (translated in en.json).
 ALL_PICTURES = "all_pictures"
+
+ALBUM = EntityRule(kind=DeviceKind.PICTURE_FRAME)
 
 
 async def async_setup_entry(
@@ -29,11 +31,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[FrameAlbum]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[FrameAlbum]:
     return (
-        FrameAlbum(connection, device.id, device.capabilities)
-        for device in of_kind(devices, DeviceKind.PICTURE_FRAME)
-        if isinstance(device.capabilities, FrameCapabilities)
+        FrameAlbum(connection, device)
+        for device, _ in described_devices(connection, devices, (ALBUM,))
     )
 
 
@@ -43,10 +44,10 @@ class FrameAlbum(PiSecureWsEntity, SelectEntity):
     _attr_translation_key = "album"
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(
-        self, connection: AgentConnection, device_id: str, capabilities: FrameCapabilities
-    ) -> None:
-        super().__init__(connection, device_id, "album")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "album")
+        capabilities = device.capabilities
+        assert isinstance(capabilities, FrameCapabilities)  # described_devices checked the kind
         albums = capabilities.albums
         self._attr_options = [ALL_PICTURES, *(a for a in albums if a != ALL_PICTURES)]
 

@@ -27,19 +27,16 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.devices import (
-    CONTRACTS,
-    DeviceKind,
-    FrameState,
-    SprinklerState,
-    SystemCapabilities,
-    SystemState,
+from .device import PiDevice, Zone
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
 )
-from .protocol.devices import DeviceInfo as AgentDevice
-from .protocol.devices.sprinklers import Zone
+from .protocol.devices import CONTRACTS, DeviceKind, FrameState, SprinklerState, SystemState
 from .protocol.devices.system import SystemSensor
-from .valve import zones_of
 
 PARALLEL_UPDATES = 0
 
@@ -47,13 +44,10 @@ StateT = TypeVar("StateT")
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiSensorDescription(SensorEntityDescription, Generic[StateT]):
+class PiSensorDescription(SensorEntityDescription, EntityRule, Generic[StateT]):
     """A value read from one device kind's typed state."""
 
-    kind: DeviceKind
     value_fn: Callable[[StateT], StateType | datetime]
-    # The system device lists the readings this Pi has; None means "always there".
-    capability: SystemSensor | None = None
 
 
 def _rain_delay_end(state: SprinklerState) -> datetime | None:
@@ -72,7 +66,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="cpu_temperature",
         translation_key="cpu_temperature",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.CPU_TEMPERATURE,
+        exists_fn=listed_reading(SystemSensor.CPU_TEMPERATURE),
         value_fn=lambda state: _number(state.cpu_temperature),
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
@@ -83,7 +77,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="uptime",
         translation_key="uptime",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.UPTIME,
+        exists_fn=listed_reading(SystemSensor.UPTIME),
         value_fn=lambda state: _number(state.uptime),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
@@ -96,7 +90,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="load",
         translation_key="load",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.LOAD,
+        exists_fn=listed_reading(SystemSensor.LOAD),
         value_fn=lambda state: None if state.load is None else _number(state.load.one),
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -106,7 +100,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="disk_free",
         translation_key="disk_free",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.DISK,
+        exists_fn=listed_reading(SystemSensor.DISK),
         value_fn=lambda state: None if state.disk is None else _number(state.disk.free_bytes),
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
@@ -119,7 +113,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="memory_used",
         translation_key="memory_used",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.MEMORY,
+        exists_fn=listed_reading(SystemSensor.MEMORY),
         value_fn=lambda state: None if state.memory is None else _number(state.memory.used_percent),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
@@ -129,7 +123,7 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         key="wifi_signal",
         translation_key="wifi_signal",
         kind=DeviceKind.SYSTEM,
-        capability=SystemSensor.WIFI,
+        exists_fn=listed_reading(SystemSensor.WIFI),
         value_fn=lambda state: None if state.wifi is None else _number(state.wifi.signal_dbm),
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
@@ -156,6 +150,8 @@ SENSORS: tuple[PiSensorDescription[Any], ...] = (
         entity_registry_enabled_default=False,
     ),
 )
+# A sensor per zone: when its run ends.
+ZONE_RUN_ENDS = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -166,22 +162,16 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
-    entities: list[PiSecureWsEntity] = []
-    for description in SENSORS:
-        for device in of_kind(devices, description.kind):
-            capabilities = device.capabilities
-            # The system device lists the readings this Pi has.
-            if (
-                description.capability is not None
-                and isinstance(capabilities, SystemCapabilities)
-                and not capabilities.has_sensor(description.capability)
-            ):
-                continue
-            entities.append(PiSensor(connection, device.id, description))
-    entities.extend(ZoneRunEnds(connection, device.id, zone) for device, zone in zones_of(devices))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
+    entities: list[PiSecureWsEntity] = [
+        PiSensor(connection, device, description)
+        for device, description in described_devices(connection, devices, SENSORS)
+    ]
+    entities.extend(
+        ZoneRunEnds(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_ENDS,))
+        for zone in device.zones.values()
+    )
     return entities
 
 
@@ -189,9 +179,9 @@ class PiSensor(PiSecureWsEntity, SensorEntity):
     entity_description: PiSensorDescription[Any]
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSensorDescription[Any]
+        self, connection: AgentConnection, device: PiDevice, description: PiSensorDescription[Any]
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
@@ -207,10 +197,10 @@ class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
     _attr_translation_key = "zone_run_ends"
     _attr_device_class = SensorDeviceClass.TIMESTAMP
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: Zone) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_ends")
         self.zone_id = zone.id
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_ends")
-        self._attr_translation_placeholders = {"zone": zone.name or zone.id}
+        self._attr_translation_placeholders = {"zone": zone.name}
 
     @property
     def native_value(self) -> datetime | None:

@@ -180,14 +180,16 @@ def _zone_or_none(hass: HomeAssistant, entity_id: str) -> tuple[AgentConnection,
         or registry_entry.platform != DOMAIN
         or registry_entry.domain != Platform.VALVE
         or not registry_entry.config_entry_id
+        # A disabled valve is no entity Home Assistant runs: not its zone either.
+        or registry_entry.disabled_by is not None
     ):
         return None
     connection = _loaded_connection(hass, registry_entry.config_entry_id)
-    zone = connection.zones_by_unique_id.get(registry_entry.unique_id)
-    if zone is None:
+    found = connection.zone_of_valve(registry_entry.unique_id)
+    if found is None:
         return None
-    device_id, zone_id = zone
-    return connection, device_id, zone_id
+    device, zone = found
+    return connection, device.id, zone.id
 
 
 async def _async_stop_all(call: ServiceCall) -> None:

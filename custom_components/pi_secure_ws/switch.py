@@ -12,19 +12,25 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, always, async_setup_device_entities, described_devices
+from .device import PiDevice
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+)
 from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
-from .protocol.devices import DeviceInfo as AgentDevice
 from .protocol.devices.frame import FrameAction, SetDisplay, SetShuffle
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiSwitchDescription(SwitchEntityDescription):
+class PiSwitchDescription(SwitchEntityDescription, EntityRule):
     """A frame setting that is on or off, read from the typed state."""
 
-    kind: DeviceKind = DeviceKind.PICTURE_FRAME
+    kind: str = DeviceKind.PICTURE_FRAME
     is_on_fn: Callable[[FrameState], bool]
     # The action (its typed parameters, or its name when it has none) that turns it on or off.
     turn_on: ActionParams | FrameAction
@@ -67,10 +73,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSwitch]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSwitch]:
     return (
-        PiSwitch(connection, device.id, description)
-        for device, description in described_devices(devices, SWITCHES)
+        PiSwitch(connection, device, description)
+        for device, description in described_devices(connection, devices, SWITCHES)
     )
 
 
@@ -78,9 +84,9 @@ class PiSwitch(PiSecureWsEntity, SwitchEntity):
     entity_description: PiSwitchDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSwitchDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSwitchDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property

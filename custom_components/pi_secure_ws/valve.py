@@ -9,15 +9,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.devices import DeviceInfo as AgentDevice
-from .protocol.devices import DeviceKind, SprinklerCapabilities, SprinklerState
-from .protocol.devices.sprinklers import RunZone, StopZone, Zone, ZoneState
+from .device import PiDevice, Zone
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import RunZone, StopZone, ZoneState
 
 PARALLEL_UPDATES = 0
 
-# A zone the agent declares without a default runs this long when its valve opens.
-FALLBACK_ZONE_SECONDS = 600
+ZONES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -28,20 +27,12 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def zones_of(devices: Iterable[AgentDevice]) -> Iterable[tuple[AgentDevice, Zone]]:
-    """Every zone of every sprinkler controller, with its controller."""
-    for device in of_kind(devices, DeviceKind.SPRINKLER_CONTROLLER):
-        if isinstance(device.capabilities, SprinklerCapabilities):
-            for zone in device.capabilities.zones:
-                yield device, zone
-
-
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[ZoneValve]:
-    return (ZoneValve(connection, device.id, zone) for device, zone in zones_of(devices))
-
-
-def zone_default_seconds(zone: Zone) -> int:
-    return int(zone.default_seconds or FALLBACK_ZONE_SECONDS)
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[ZoneValve]:
+    return (
+        ZoneValve(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONES,))
+        for zone in device.zones.values()
+    )
 
 
 class ZoneValve(PiSecureWsEntity, ValveEntity):
@@ -52,22 +43,11 @@ class ZoneValve(PiSecureWsEntity, ValveEntity):
     _attr_reports_position = False
     _attr_translation_key = "zone"
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: Zone) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, zone.key)
+        self.zone = zone
         self.zone_id = zone.id
-        super().__init__(connection, device_id, f"zone_{self.zone_id}")
-        self._attr_name = zone.name or zone.id
-        self._default_seconds = zone_default_seconds(zone)
-
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        assert self.unique_id is not None
-        self.connection.zones_by_unique_id[self.unique_id] = (self.device_id, self.zone_id)
-        unique_id = self.unique_id
-
-        def forget() -> None:
-            self.connection.zones_by_unique_id.pop(unique_id, None)
-
-        self.async_on_remove(forget)
+        self._attr_name = zone.name
 
     @property
     def available(self) -> bool:
@@ -90,10 +70,8 @@ class ZoneValve(PiSecureWsEntity, ValveEntity):
         return state is not None and state.is_queued(self.zone_id)
 
     async def async_open_valve(self) -> None:
-        seconds = self.connection.zone_run_seconds.get(
-            (self.device_id, self.zone_id), self._default_seconds
-        )
-        await self.async_call(RunZone(zone=self.zone_id, seconds=seconds))
+        # The zone's run time: its default, or what its run-time number was set to.
+        await self.async_call(RunZone(zone=self.zone_id, seconds=self.zone.run_seconds))
 
     async def async_close_valve(self) -> None:
         await self.async_call(StopZone(zone=self.zone_id))
