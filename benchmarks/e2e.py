@@ -66,10 +66,10 @@ from custom_components.pi_secure_ws.const import (  # noqa: E402
     CONF_SECRET,
     DOMAIN,
 )
-from custom_components.pi_secure_ws.protocol.client import (  # noqa: E402
+from custom_components.pi_secure_ws.protocol.client import AgentClient  # noqa: E402
+from custom_components.pi_secure_ws.protocol.reconnect import (  # noqa: E402
     RESTART_RETRY,
     RESTART_WINDOW,
-    AgentClient,
 )
 from pi_agent import pki  # noqa: E402
 from pi_agent.app import AgentApp  # noqa: E402

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_process import client_context, make_agent_config, stop_agent
-from pi_secure_ws_protocol import client as client_module
+from pi_secure_ws_protocol import handshake as client_module  # it calls websockets' connect
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.binary import encode_frame
 from pi_secure_ws_protocol.client import AgentClient

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from agent_harness import RunningAgent
-from pi_secure_ws_protocol import client as client_module
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, ClientStream
 from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
@@ -26,7 +25,10 @@ from pi_secure_ws_protocol.errors import (
     InvalidAuth,
     PiSecureWsError,
     ProtocolError,
+    error_for_close,
 )
+from pi_secure_ws_protocol.session import Session
+from pi_secure_ws_protocol.tls import PinnedContext
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
@@ -234,8 +236,8 @@ async def test_a_listener_that_raises_does_not_break_the_client(
 
 
 async def test_a_closed_stream_ends_iteration_and_closes_once() -> None:
-    client = AgentClient("127.0.0.1", 1, client_id="x", secret="AAAA", fingerprint=None)
-    stream = ClientStream(client, 3, {"stream": 3})
+    session: Session = None  # type: ignore[assignment]  # a closed stream never reaches it
+    stream = ClientStream(session, 3, {"stream": 3})
     stream.closed = True
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
@@ -248,7 +250,7 @@ def test_a_session_that_cannot_be_kept_is_dropped() -> None:
         def session(self) -> Any:
             raise ValueError("no session")
 
-    context = client_module._PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
     context.keep_session_of(NoSession())  # type: ignore[arg-type]
     assert context.tls_session is None
 
@@ -268,6 +270,25 @@ def test_a_session_that_cannot_be_kept_is_dropped() -> None:
 def test_close_codes_become_typed_errors(
     code: int, reason: str, error: type[PiSecureWsError], match: str
 ) -> None:
-    result = client_module._closed_error_code(code, reason or None)
+    result = error_for_close(code, reason or None)
     assert type(result) is error
     assert re.search(match, str(result))
+
+
+async def test_a_stream_answered_on_a_session_that_has_ended_is_over_at_once() -> None:
+    ended: list[Exception | None] = []
+    session = Session(
+        None,  # type: ignore[arg-type]  # never started: no connection is touched
+        ids=iter(range(1, 10)),
+        stats={"requests": 0},
+        request_timeout=1.0,
+        on_state=lambda device, state: None,
+        on_end=lambda session, error: ended.append(error),
+        peer="127.0.0.1:1",
+    )
+    stream = session.add_stream(3, {"stream": 3})
+    assert stream.closed and session.streams == {}
+    assert [frame async for frame in stream] == []
+    with pytest.raises(CannotConnect, match="not connected"):
+        await session.request(m.PING)
+    assert ended == []

@@ -8,8 +8,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from agent_harness import RunningAgent
-from pi_secure_ws_protocol.client import describe_os_error
-from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth
+from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth, describe_os_error
 from pi_secure_ws_protocol.secret import generate_secret
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]

@@ -41,7 +41,9 @@ async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, obje
     ws = client._ws
     assert ws is not None
     future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-    original = client._handle_text
+    session = client._session
+    assert session is not None
+    original = session._handle_text
 
     def capture(frame: str) -> None:
         data = json.loads(frame)
@@ -49,7 +51,7 @@ async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, obje
             future.set_result(data)
         original(frame)
 
-    client._handle_text = capture  # type: ignore[method-assign]
+    session._handle_text = capture  # type: ignore[method-assign]
     await ws.send(text)
     return await asyncio.wait_for(future, 5)
 

@@ -13,11 +13,15 @@ from .errors import (
     CannotConnect,
     CertificateMismatch,
     CommandError,
+    ErrorKind,
+    ErrorMeaning,
     InvalidAuth,
     PiSecureWsError,
     ProtocolError,
+    Recovery,
     RequestTimeout,
     ServerAuthFailed,
+    classify,
 )
 
 __all__ = [
@@ -29,10 +33,14 @@ __all__ = [
     "CertificateMismatch",
     "CloseCode",
     "CommandError",
+    "ErrorKind",
+    "ErrorMeaning",
     "InvalidAuth",
     "PiSecureWsError",
     "ProtocolError",
+    "Recovery",
     "RequestTimeout",
     "Role",
     "ServerAuthFailed",
+    "classify",
 ]

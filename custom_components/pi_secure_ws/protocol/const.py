@@ -18,6 +18,19 @@ ZEROCONF_TYPE: Final = "_pi-secure-ws._tcp.local."
 # Frames before login: text only, at most this many bytes.
 PRELOGIN_MAX_FRAME: Final = 4096
 
+# Error codes of "error" messages (messages.py re-exports them; errors.py classifies them).
+ERR_INVALID_MESSAGE: Final = "invalid_message"
+ERR_UNKNOWN_TYPE: Final = "unknown_type"
+ERR_UNKNOWN_DEVICE: Final = "unknown_device"
+ERR_UNKNOWN_ACTION: Final = "unknown_action"
+ERR_INVALID_PARAMS: Final = "invalid_params"
+ERR_FORBIDDEN: Final = "forbidden"
+ERR_DEVICE_ERROR: Final = "device_error"
+ERR_REFUSED: Final = "refused"  # the device understood and said no (limits, rain delay, ...)
+ERR_RATE_LIMITED: Final = "rate_limited"
+ERR_INTERNAL: Final = "internal_error"
+ERR_UNKNOWN_STREAM: Final = "unknown_stream"
+
 
 class CloseCode(IntEnum):
     """WebSocket close codes the agent uses; 4000-4999 are private-use codes (RFC 6455 7.4.2)."""

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from . import const
 from .const import PROTOCOL_VERSION
 from .errors import ProtocolError
 
@@ -36,18 +37,19 @@ GET_STATES: Final = "get_states"
 STREAM_STOP: Final = "stream_stop"
 PING: Final = "ping"
 
-# Error codes in "error" messages and "auth_failed" reasons.
-ERR_INVALID_MESSAGE: Final = "invalid_message"
-ERR_UNKNOWN_TYPE: Final = "unknown_type"
-ERR_UNKNOWN_DEVICE: Final = "unknown_device"
-ERR_UNKNOWN_ACTION: Final = "unknown_action"
-ERR_INVALID_PARAMS: Final = "invalid_params"
-ERR_FORBIDDEN: Final = "forbidden"
-ERR_DEVICE_ERROR: Final = "device_error"
-ERR_REFUSED: Final = "refused"  # the device understood and said no (limits, rain delay, ...)
-ERR_RATE_LIMITED: Final = "rate_limited"
-ERR_INTERNAL: Final = "internal_error"
-ERR_UNKNOWN_STREAM: Final = "unknown_stream"
+# Error codes in "error" messages (defined in const.py, where errors.classify reads them too)
+# and "auth_failed" reasons.
+ERR_INVALID_MESSAGE: Final = const.ERR_INVALID_MESSAGE
+ERR_UNKNOWN_TYPE: Final = const.ERR_UNKNOWN_TYPE
+ERR_UNKNOWN_DEVICE: Final = const.ERR_UNKNOWN_DEVICE
+ERR_UNKNOWN_ACTION: Final = const.ERR_UNKNOWN_ACTION
+ERR_INVALID_PARAMS: Final = const.ERR_INVALID_PARAMS
+ERR_FORBIDDEN: Final = const.ERR_FORBIDDEN
+ERR_DEVICE_ERROR: Final = const.ERR_DEVICE_ERROR
+ERR_REFUSED: Final = const.ERR_REFUSED
+ERR_RATE_LIMITED: Final = const.ERR_RATE_LIMITED
+ERR_INTERNAL: Final = const.ERR_INTERNAL
+ERR_UNKNOWN_STREAM: Final = const.ERR_UNKNOWN_STREAM
 REASON_INVALID_AUTH: Final = "invalid_auth"
 REASON_BLOCKED: Final = "blocked"
 REASON_PROTOCOL: Final = "protocol_error"
