@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from pi_secure_ws_protocol.const import DEFAULT_CLIENT_ID, DEFAULT_PORT, Role
+from pi_secure_ws_protocol.devices import DeviceInfo, WireModel
 from pi_secure_ws_protocol.pinning import normalize_fingerprint
 
 from . import __version__, install_service, pki
@@ -857,6 +858,8 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, WireModel | DeviceInfo):  # the protocol's typed devices: as sent
+        return value.to_wire()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, Mapping):

@@ -15,17 +15,19 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
 from .device import PiDevice
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.const import Role
+from .protocol.devices import DeviceKind, FrameAction, SprinklerAction, SystemAction
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class PiButtonDescription(ButtonEntityDescription, EntityRule):
-    action: str
+    """An action without parameters, pressed."""
+
+    action: SystemAction | FrameAction | SprinklerAction
     # The least role the agent lets run the action; a session below it gets no button.
     role: Role = Role.CONTROL
 
@@ -34,50 +36,61 @@ BUTTONS: tuple[PiButtonDescription, ...] = (
     PiButtonDescription(
         key="restart_agent",
         translation_key="restart_agent",
-        kind=KIND_SYSTEM,
-        action="restart_agent",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.RESTART_AGENT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("restart_agent") is not False,
+        exists_fn=lambda capabilities: capabilities.restart_agent,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
     PiButtonDescription(
         key="reboot",
         translation_key="reboot",
-        kind=KIND_SYSTEM,
-        action="reboot",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REBOOT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("reboot") is not False,
+        exists_fn=lambda capabilities: capabilities.reboot,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
     PiButtonDescription(
         key="refresh",
         translation_key="refresh",
-        kind=KIND_SYSTEM,
-        action="refresh",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REFRESH,
         role=Role.VIEWER,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiButtonDescription(key="next", translation_key="next_picture", kind=KIND_FRAME, action="next"),
     PiButtonDescription(
-        key="previous", translation_key="previous_picture", kind=KIND_FRAME, action="previous"
+        key="next",
+        translation_key="next_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.NEXT,
     ),
     PiButtonDescription(
-        key="stop_all", translation_key="stop_all_zones", kind=KIND_SPRINKLERS, action="stop_all"
+        key="previous",
+        translation_key="previous_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.PREVIOUS,
+    ),
+    PiButtonDescription(
+        key="stop_all",
+        translation_key="stop_all_zones",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.STOP_ALL,
     ),
     PiButtonDescription(
         key="clear_queue",
         translation_key="clear_queue",
-        kind=KIND_SPRINKLERS,
-        action="clear_queue",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_QUEUE,
     ),
     PiButtonDescription(
         key="clear_rain_delay",
         translation_key="clear_rain_delay",
-        kind=KIND_SPRINKLERS,
-        action="clear_rain_delay",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_RAIN_DELAY,
     ),
 )
 

@@ -17,10 +17,11 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA, LOGGER
+from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, LOGGER
 from .device import PiDevice
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
+from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
 
 PARALLEL_UPDATES = 0
 
@@ -29,7 +30,7 @@ PARALLEL_UPDATES = 0
 MIN_SNAPSHOT_SIDE = 16
 MAX_SNAPSHOT_SIDE = 4096
 
-CAMERA = EntityRule(kind=KIND_CAMERA)
+CAMERA = EntityRule(kind=DeviceKind.CAMERA)
 
 
 def snapshot_side(value: int | None) -> int | None:
@@ -62,15 +63,19 @@ class PiCamera(PiSecureWsEntity, Camera):
         Camera.__init__(self)
         PiSecureWsEntity.__init__(self, connection, device, "camera")
         self._attr_name = device.name
-        self._max_fps = float(device.capabilities.get("max_fps") or DEFAULT_CAMERA_FPS)
+        capabilities = device.capabilities
+        assert isinstance(capabilities, CameraCapabilities)  # described_devices checked the kind
+        self._max_fps = float(capabilities.max_fps or DEFAULT_CAMERA_FPS)
 
     @property
     def is_on(self) -> bool:
-        return self.device_state.get("privacy") is not True
+        state = self.state_as(CameraState)
+        return state is None or not state.privacy
 
     @property
     def is_streaming(self) -> bool:
-        return bool(self.device_state.get("streaming"))
+        state = self.state_as(CameraState)
+        return state is not None and state.streaming
 
     @property
     def frame_interval(self) -> float:

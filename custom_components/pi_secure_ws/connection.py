@@ -51,6 +51,7 @@ from .protocol.client import (
     StateChanged,
 )
 from .protocol.const import Role
+from .protocol.devices import DeviceState
 from .protocol.errors import (
     CertificateMismatch,
     ErrorKind,
@@ -134,7 +135,7 @@ class AgentConnection:
         return hello
 
     @property
-    def states(self) -> dict[str, dict[str, Any]]:
+    def states(self) -> dict[str, DeviceState]:
         """The latest state of each device, as the client last heard it."""
         return self.client.states
 
@@ -169,7 +170,7 @@ class AgentConnection:
             info["model"] = str(hello.model)
         return info
 
-    def state_of(self, device_id: str) -> dict[str, Any] | None:
+    def state_of(self, device_id: str) -> DeviceState | None:
         """The latest state the agent pushed for the device; None while it has sent none."""
         return self.states.get(device_id)
 

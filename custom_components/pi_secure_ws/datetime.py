@@ -12,14 +12,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS
 from .device import PiDevice
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
-from .util import parse_timestamp
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import SetRainDelay, SprinklerAction
 
 PARALLEL_UPDATES = 0
 
-RAIN_DELAY = EntityRule(kind=KIND_SPRINKLERS)
+RAIN_DELAY = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -51,13 +51,14 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
 
     @property
     def native_value(self) -> datetime | None:
-        until = parse_timestamp(self.device_state.get("rain_delay_until"))
+        state = self.state_as(SprinklerState)
+        until = None if state is None else state.rain_delay_until
         if until is None or until <= dt_util.utcnow():
             return None
         return until
 
     async def async_set_value(self, value: datetime) -> None:
         if value <= dt_util.utcnow():
-            await self.async_call("clear_rain_delay")
+            await self.async_call(SprinklerAction.CLEAR_RAIN_DELAY)
             return
-        await self.async_call("set_rain_delay", {"until": value.timestamp()})
+        await self.async_call(SetRainDelay(until=value))

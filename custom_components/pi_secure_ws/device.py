@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, callback
 
-from .protocol.client import DeviceInfo
-from .util import zone_list
+from .protocol.devices import (
+    Capabilities,
+    DeviceInfo,
+    DeviceState,
+    SprinklerCapabilities,
+    sprinklers,
+)
 
 # A zone the agent declares without a default runs this long when its valve opens.
 FALLBACK_ZONE_SECONDS = 600
@@ -33,15 +37,13 @@ class Zone:
     run_seconds: int
 
     @classmethod
-    def from_capabilities(cls, zone: dict[str, Any]) -> Zone:
-        zone_id = str(zone["id"])
-        default = int(zone.get("default_seconds") or FALLBACK_ZONE_SECONDS)
-        max_seconds = zone.get("max_seconds")
+    def from_capabilities(cls, zone: sprinklers.Zone) -> Zone:
+        default = int(zone.default_seconds or FALLBACK_ZONE_SECONDS)
         return cls(
-            id=zone_id,
-            name=str(zone.get("name") or zone_id),
+            id=zone.id,
+            name=zone.name or zone.id,
             default_seconds=default,
-            max_seconds=float(max_seconds) if max_seconds else None,
+            max_seconds=float(zone.max_seconds) if zone.max_seconds else None,
             run_seconds=default,
         )
 
@@ -58,14 +60,16 @@ class PiDevice:
         self,
         agent_id: str,
         info: DeviceInfo,
-        read_state: Callable[[str], dict[str, Any] | None],
+        read_state: Callable[[str], DeviceState | None],
     ) -> None:
         self.agent_id = agent_id
         self.info = info
         self._read_state = read_state
+        declared = (
+            info.capabilities.zones if isinstance(info.capabilities, SprinklerCapabilities) else ()
+        )
         self.zones: dict[str, Zone] = {
-            zone.id: zone
-            for zone in (Zone.from_capabilities(item) for item in zone_list(info.capabilities))
+            zone.id: zone for zone in (Zone.from_capabilities(item) for item in declared)
         }
         # The unique ids of the entities made for this device, disabled ones included.
         self.entity_unique_ids: set[str] = set()
@@ -84,17 +88,19 @@ class PiDevice:
         return self.info.name
 
     @property
-    def capabilities(self) -> dict[str, Any]:
+    def capabilities(self) -> Capabilities:
+        """Typed by the device's kind (the client decoded them)."""
         return self.info.capabilities
 
     @property
-    def layout(self) -> tuple[str, dict[str, Any]]:
+    def layout(self) -> tuple[str, Capabilities]:
         """What the device's entities are built from: a change needs them built again."""
         return (self.info.kind, self.info.capabilities)
 
     @property
-    def state(self) -> dict[str, Any] | None:
-        """The latest state the agent pushed; None while it has sent none."""
+    def state(self) -> DeviceState | None:
+        """The latest state the agent pushed, typed; None while it has sent none (or an
+        unreadable one)."""
         return self._read_state(self.id)
 
     def unique_id(self, key: str) -> str:

@@ -17,9 +17,10 @@ from homeassistant.helpers import entity_registry as er
 from .const import LOGGER
 from .device import PiDevice, Zone
 from .protocol.client import Hello
+from .protocol.devices import Capabilities, DeviceState
 
 # What a device's entities are built from, by device id.
-Layout = dict[str, tuple[str, dict[str, Any]]]
+Layout = dict[str, tuple[str, Capabilities]]
 
 
 def hello_layout(hello: Hello) -> Layout:
@@ -33,7 +34,7 @@ class AgentDevices(Mapping[str, PiDevice]):
         self,
         hass: HomeAssistant,
         entry: ConfigEntry[Any],
-        read_state: Callable[[str], dict[str, Any] | None],
+        read_state: Callable[[str], DeviceState | None],
     ) -> None:
         self._hass = hass
         self._entry = entry

@@ -16,9 +16,11 @@ from homeassistant.helpers.entity_platform import (
 from .connection import AgentConnection, PiSecureWsConfigEntry
 from .device import PiDevice
 from .protocol.const import Role
+from .protocol.devices import CONTRACTS, ActionParams, SystemCapabilities, WireModel
+from .protocol.devices.system import SystemSensor
 
 
-def _always(capabilities: dict[str, Any]) -> bool:
+def always(_capabilities: object) -> bool:
     return True
 
 
@@ -28,27 +30,26 @@ class EntityRule:
 
     An entity exists for a device of ``kind`` whose capabilities pass ``exists_fn``, in a session
     whose role may use it. Entity descriptions carry the rule (they inherit this); a platform
-    without descriptions names one rule.
+    without descriptions names one rule. ``exists_fn`` gets the kind's typed capabilities.
     """
 
-    kind: str
-    exists_fn: Callable[[dict[str, Any]], bool] = _always
+    kind: str  # a protocol DeviceKind
+    exists_fn: Callable[[Any], bool] = always
     # The least role that can use the entity; a session below it gets none.
     role: Role = Role.VIEWER
 
 
-def listed_reading(name: str) -> Callable[[dict[str, Any]], bool]:
-    """A reading the system device lists as present on this Pi (an agent that lists none has
-    every one)."""
+def listed_reading(sensor: SystemSensor) -> Callable[[SystemCapabilities], bool]:
+    """A reading the system device lists as present on this Pi."""
 
-    def exists(capabilities: dict[str, Any]) -> bool:
-        listed = capabilities.get("sensors")
-        return not isinstance(listed, list) or name in listed
+    def exists(capabilities: SystemCapabilities) -> bool:
+        return capabilities.has_sensor(sensor)
 
     return exists
 
 
 RuleT = TypeVar("RuleT", bound=EntityRule)
+StateT = TypeVar("StateT", bound=WireModel)
 # A platform's entities for some of the agent's devices (all of them at setup, new ones later).
 EntityFactory = Callable[[AgentConnection, list[PiDevice]], Iterable["PiSecureWsEntity"]]
 
@@ -61,8 +62,13 @@ def described_devices(
     for rule in rules:
         if connection.role < rule.role:
             continue
+        typed = CONTRACTS[rule.kind].capabilities
         for device in devices:
-            if device.kind == rule.kind and rule.exists_fn(device.capabilities):
+            if (
+                device.kind == rule.kind
+                and isinstance(device.capabilities, typed)
+                and rule.exists_fn(device.capabilities)
+            ):
                 yield device, rule
 
 
@@ -108,13 +114,10 @@ class PiSecureWsEntity(Entity):
     def available(self) -> bool:
         return self.connection.connected and self.device.state is not None
 
-    @property
-    def device_state(self) -> dict[str, Any]:
-        return self.device.state or {}
-
-    @property
-    def capabilities(self) -> dict[str, Any]:
-        return self.device.capabilities
+    def state_as(self, kind_state: type[StateT]) -> StateT | None:
+        """The device's latest state, typed; None while it has none (or another kind's)."""
+        state = self.device.state
+        return state if isinstance(state, kind_state) else None
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -125,6 +128,9 @@ class PiSecureWsEntity(Entity):
         self.async_write_ha_state()
 
     async def async_call(
-        self, action: str, params: dict[str, Any] | None = None, *, device_id: str | None = None
+        self, action: str | ActionParams, params: dict[str, Any] | None = None
     ) -> Any:
-        return await self.connection.async_call(device_id or self.device_id, action, params)
+        """Run an action of the entity's device: its typed parameters, or its name."""
+        if isinstance(action, ActionParams):
+            return await self.connection.async_call(self.device_id, action.action, action.to_wire())
+        return await self.connection.async_call(self.device_id, action, params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from homeassistant.components.number import (
@@ -17,26 +17,34 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS
 from .device import PiDevice, Zone
-from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+)
+from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
+from .protocol.devices.frame import SetBrightness, SetInterval
 
 PARALLEL_UPDATES = 0
 
 MAX_ZONE_SECONDS = 4 * 3600
 
 
-ZONE_RUN_TIMES = EntityRule(kind=KIND_SPRINKLERS)
+ZONE_RUN_TIMES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FrameNumberDescription(NumberEntityDescription, EntityRule):
-    """A frame setting: read from the state, written with one action."""
+    """A frame setting: read from the typed state, written with one action."""
 
-    kind: str = KIND_FRAME
-    state_key: str
-    action: str
-    param: str
+    kind: str = DeviceKind.PICTURE_FRAME
+    value_fn: Callable[[FrameState], float]
+    # The action's parameters that set the agent's value (in the agent's own scale).
+    set_fn: Callable[[int], ActionParams]
+    exists_fn: Callable[[FrameCapabilities], bool] = always
     # The agent's scale per unit shown here (brightness: 0-255 on the agent, percent here).
     scale: float = 1.0
 
@@ -45,9 +53,8 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="interval",
         translation_key="frame_interval",
-        state_key="interval",
-        action="set_interval",
-        param="seconds",
+        value_fn=lambda state: state.interval,
+        set_fn=lambda seconds: SetInterval(seconds=seconds),
         device_class=NumberDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         native_min_value=1,
@@ -59,16 +66,15 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="brightness",
         translation_key="frame_brightness",
-        state_key="brightness",
-        action="set_brightness",
-        param="brightness",
+        value_fn=lambda state: state.brightness,
+        set_fn=lambda brightness: SetBrightness(brightness=brightness),
         native_unit_of_measurement="%",
         native_min_value=0,
         native_max_value=100,
         native_step=1,
         mode=NumberMode.SLIDER,
         scale=255 / 100,
-        exists_fn=lambda capabilities: bool(capabilities.get("backlight")),
+        exists_fn=lambda capabilities: capabilities.backlight,
     ),
 )
 
@@ -151,14 +157,12 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
 
     @property
     def native_value(self) -> float | None:
-        value = self.device_state.get(self.entity_description.state_key)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        state = self.state_as(FrameState)
+        if state is None:
             return None
         # Whole steps: shown as "45 s", not "45.0 s".
-        return round(value / self.entity_description.scale)
+        return round(self.entity_description.value_fn(state) / self.entity_description.scale)
 
     async def async_set_native_value(self, value: float) -> None:
         description = self.entity_description
-        await self.async_call(
-            description.action, {description.param: round(value * description.scale)}
-        )
+        await self.async_call(description.set_fn(round(value * description.scale)))

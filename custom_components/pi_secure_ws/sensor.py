@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -27,7 +27,6 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
 from .device import PiDevice, Zone
 from .entity import (
     EntityRule,
@@ -36,45 +35,50 @@ from .entity import (
     described_devices,
     listed_reading,
 )
-from .util import dig, parse_timestamp
+from .protocol.devices import CONTRACTS, DeviceKind, FrameState, SprinklerState, SystemState
+from .protocol.devices.system import SystemSensor
 
 PARALLEL_UPDATES = 0
 
+StateT = TypeVar("StateT")
+
 
 @dataclass(frozen=True, kw_only=True)
-class PiSensorDescription(SensorEntityDescription, EntityRule):
-    """A value read from one device kind's state."""
+class PiSensorDescription(SensorEntityDescription, EntityRule, Generic[StateT]):
+    """A value read from one device kind's typed state."""
 
-    value_fn: Callable[[dict[str, Any]], StateType | datetime]
+    value_fn: Callable[[StateT], StateType | datetime]
 
 
-def _rain_delay_end(state: dict[str, Any]) -> datetime | None:
-    until = parse_timestamp(state.get("rain_delay_until"))
+def _rain_delay_end(state: SprinklerState) -> datetime | None:
+    until = state.rain_delay_until
     return until if until is not None and until > dt_util.utcnow() else None
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
-SENSORS: tuple[PiSensorDescription, ...] = (
-    PiSensorDescription(
+SystemSensorDescription = PiSensorDescription[SystemState]
+
+SENSORS: tuple[PiSensorDescription[Any], ...] = (
+    SystemSensorDescription(
         key="cpu_temperature",
         translation_key="cpu_temperature",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("cpu_temperature"),
-        value_fn=lambda state: _number(state.get("cpu_temperature")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.CPU_TEMPERATURE),
+        value_fn=lambda state: _number(state.cpu_temperature),
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="uptime",
         translation_key="uptime",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("uptime"),
-        value_fn=lambda state: _number(state.get("uptime")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.UPTIME),
+        value_fn=lambda state: _number(state.uptime),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
@@ -82,22 +86,22 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="load",
         translation_key="load",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("load"),
-        value_fn=lambda state: _number(dig(state, "load", "1m")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.LOAD),
+        value_fn=lambda state: None if state.load is None else _number(state.load.one),
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="disk_free",
         translation_key="disk_free",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("disk"),
-        value_fn=lambda state: _number(dig(state, "disk", "free_bytes")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.DISK),
+        value_fn=lambda state: None if state.disk is None else _number(state.disk.free_bytes),
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
         suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
@@ -105,22 +109,22 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="memory_used",
         translation_key="memory_used",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("memory"),
-        value_fn=lambda state: _number(dig(state, "memory", "used_percent")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.MEMORY),
+        value_fn=lambda state: None if state.memory is None else _number(state.memory.used_percent),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="wifi_signal",
         translation_key="wifi_signal",
-        kind=KIND_SYSTEM,
-        exists_fn=listed_reading("wifi"),
-        value_fn=lambda state: _number(dig(state, "wifi", "signal_dbm")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.WIFI),
+        value_fn=lambda state: None if state.wifi is None else _number(state.wifi.signal_dbm),
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -128,18 +132,18 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_registry_enabled_default=False,
     ),
     # Shown on the device page as "in 2 days"; a date-time input there squeezes its label away.
-    PiSensorDescription(
+    PiSensorDescription[SprinklerState](
         key="rain_delay_ends",
         translation_key="rain_delay_ends",
-        kind=KIND_SPRINKLERS,
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
         value_fn=_rain_delay_end,
         device_class=SensorDeviceClass.TIMESTAMP,
     ),
-    PiSensorDescription(
+    PiSensorDescription[FrameState](
         key="current_picture",
         translation_key="current_picture",
-        kind=KIND_FRAME,
-        value_fn=lambda state: state.get("current"),
+        kind=DeviceKind.PICTURE_FRAME,
+        value_fn=lambda state: state.current,
         # It changes with every picture, like the image entity: enabled, the two double the
         # rows a slideshow writes to the database and the logbook.
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -147,7 +151,7 @@ SENSORS: tuple[PiSensorDescription, ...] = (
     ),
 )
 # A sensor per zone: when its run ends.
-ZONE_RUN_ENDS = EntityRule(kind=KIND_SPRINKLERS)
+ZONE_RUN_ENDS = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -172,17 +176,19 @@ def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[
 
 
 class PiSensor(PiSecureWsEntity, SensorEntity):
-    entity_description: PiSensorDescription
+    entity_description: PiSensorDescription[Any]
 
     def __init__(
-        self, connection: AgentConnection, device: PiDevice, description: PiSensorDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSensorDescription[Any]
     ) -> None:
         super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
     def native_value(self) -> StateType | datetime:
-        return self.entity_description.value_fn(self.device_state)
+        description = self.entity_description
+        state = self.state_as(CONTRACTS[description.kind].state)
+        return None if state is None else description.value_fn(state)
 
 
 class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
@@ -198,7 +204,8 @@ class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
 
     @property
     def native_value(self) -> datetime | None:
-        zone = dig(self.device_state, "zones", self.zone_id)
-        if not isinstance(zone, dict) or not zone.get("open"):
+        state = self.state_as(SprinklerState)
+        zone = None if state is None else state.zones.get(self.zone_id)
+        if zone is None or not zone.open:
             return None
-        return parse_timestamp(zone.get("ends_at"))
+        return zone.ends_at

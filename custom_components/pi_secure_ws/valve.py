@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from homeassistant.components.valve import ValveDeviceClass, ValveEntity, ValveEntityFeature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS
 from .device import PiDevice, Zone
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
-from .util import dig
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import RunZone, StopZone, ZoneState
 
 PARALLEL_UPDATES = 0
 
-ZONES = EntityRule(kind=KIND_SPRINKLERS)
+ZONES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -55,26 +54,24 @@ class ZoneValve(PiSecureWsEntity, ValveEntity):
         return super().available and self._zone_state is not None
 
     @property
-    def _zone_state(self) -> dict[str, Any] | None:
-        value = dig(self.device_state, "zones", self.zone_id)
-        return value if isinstance(value, dict) else None
+    def _zone_state(self) -> ZoneState | None:
+        state = self.state_as(SprinklerState)
+        return None if state is None else state.zones.get(self.zone_id)
 
     @property
     def is_closed(self) -> bool | None:
-        state = self._zone_state
-        return None if state is None else not state.get("open")
+        zone = self._zone_state
+        return None if zone is None else not zone.open
 
     @property
     def is_opening(self) -> bool:
         """Queued behind other zones (the controller limits how many run at once)."""
-        queue = self.device_state.get("queue") or []
-        return any(
-            (item.get("zone") if isinstance(item, dict) else item) == self.zone_id for item in queue
-        )
+        state = self.state_as(SprinklerState)
+        return state is not None and state.is_queued(self.zone_id)
 
     async def async_open_valve(self) -> None:
         # The zone's run time: its default, or what its run-time number was set to.
-        await self.async_call("run", {"zone": self.zone_id, "seconds": self.zone.run_seconds})
+        await self.async_call(RunZone(zone=self.zone_id, seconds=self.zone.run_seconds))
 
     async def async_close_valve(self) -> None:
-        await self.async_call("stop", {"zone": self.zone_id})
+        await self.async_call(StopZone(zone=self.zone_id))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -40,6 +41,7 @@ from pi_secure_ws_protocol.const import (
     SUBPROTOCOL,
     CloseCode,
 )
+from pi_secure_ws_protocol.devices import CONTRACTS, Opaque, decode_capabilities, decode_state
 from pi_secure_ws_protocol.errors import CertificateMismatch
 from pi_secure_ws_protocol.pinning import (
     format_fingerprint,
@@ -804,3 +806,38 @@ async def test_device_tables_match_the_devices(tmp_path: Path) -> None:
     finally:
         for device in devices:
             await device.stop()
+
+
+def test_device_tables_are_the_typed_contract() -> None:
+    """Each kind's tables name exactly the fields and actions of protocol/devices."""
+    for kind, contract in CONTRACTS.items():
+        for table, cls in (("capabilities", contract.capabilities), ("state", contract.state)):
+            documented = [first_code(r[0]) for r in table_rows(f"{table}/{kind}")]
+            assert documented == [f.name for f in dataclasses.fields(cls)], f"{table}/{kind}"
+        actions = [first_code(r[0]) for r in table_rows(f"actions/{kind}")]
+        assert actions == [action.value for action in contract.actions], kind
+
+
+def test_every_documented_device_example_decodes_and_re_encodes_exactly() -> None:
+    examples = [json.loads(text) for _direction, text in message_examples()]
+    (hello,) = [example for example in examples if example["type"] == "hello"]
+    kinds = {device["id"]: device["kind"] for device in hello["devices"]}
+    checked = []
+    for device in hello["devices"]:
+        capabilities = decode_capabilities(device["kind"], device["capabilities"])
+        assert capabilities.to_wire() == device["capabilities"]
+        checked.append(type(capabilities))
+    states = [(device_id, state) for device_id, state in hello["states"].items()]
+    for example in examples:
+        if example["type"] == "state":
+            states.append((example["device"], example["state"]))
+        elif example["type"] == "result" and "states" in example["data"]:
+            states.extend(example["data"]["states"].items())
+        elif example["type"] == "result" and example["id"] == 7:  # the answer to turn_on
+            states.append(("porch", example["data"]))
+    for device_id, wire in states:
+        state = decode_state(kinds[device_id], wire)
+        assert json.dumps(state.to_wire()) == json.dumps(wire), device_id
+        checked.append(type(state))
+    assert not any(cls is Opaque for cls in checked)
+    assert len(states) >= 5
