@@ -21,7 +21,6 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol.client import StateChanged
 from pi_secure_ws_protocol.devices import (
     CONTRACTS,
@@ -40,6 +39,7 @@ from pi_secure_ws_protocol.devices import (
 )
 from pi_secure_ws_protocol.devices.wire import Fields
 from pi_secure_ws_protocol.errors import ProtocolError
+from pi_secure_ws_testing.agent import RunningAgent
 
 Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
