@@ -26,11 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent_process import client_context, make_agent_config, start_agent, stop_agent
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL
+from pi_secure_ws_testing.benchmarking import (
+    client_context,
+    make_agent_config,
+    run_floor_server,
+    start_agent,
+    stop_agent,
+)
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
 from pi_agent.devices.camera import MIN_FPS
 
@@ -110,8 +116,6 @@ def pregenerated_frames(count: int) -> tuple[list[bytes], float]:
 
 def floor_server_process(cert_dir: str, fps: float, ready: Any) -> None:
     """A bare websockets TLS server pushing pre-generated JPEGs at ``fps`` to each client."""
-    from pi_agent.pki import server_ssl_context
-
     frames, encode_seconds = pregenerated_frames(FLOOR_FRAMES)
     period = 1.0 / fps
 
@@ -135,19 +139,7 @@ def floor_server_process(cert_dir: str, fps: float, ready: Any) -> None:
         finally:
             pusher.cancel()
 
-    async def main() -> None:
-        async with serve(
-            handler,
-            "127.0.0.1",
-            0,
-            ssl=server_ssl_context(Path(cert_dir)),
-            compression=None,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-        ) as server:
-            ready.send((server.sockets[0].getsockname()[1], encode_seconds))
-            await asyncio.Future()
-
-    asyncio.run(main())
+    run_floor_server(handler, cert_dir, lambda port: ready.send((port, encode_seconds)))
 
 
 @dataclass

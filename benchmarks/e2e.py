@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,31 +47,27 @@ from homeassistant.const import (
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
+from pi_secure_ws_testing.agent import make_config_dir
+from pi_secure_ws_testing.benchmarking import ms, percentile
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "agent"))
-
-from agent_harness import make_config_dir  # noqa: E402
-
-from custom_components.pi_secure_ws.connection import AgentConnection  # noqa: E402
-from custom_components.pi_secure_ws.const import (  # noqa: E402
+from custom_components.pi_secure_ws.connection import AgentConnection
+from custom_components.pi_secure_ws.const import (
     CONF_CA_PEM,
     CONF_CLIENT_ID,
     CONF_FINGERPRINT,
     CONF_SECRET,
     DOMAIN,
 )
-from custom_components.pi_secure_ws.protocol.client import AgentClient  # noqa: E402
-from custom_components.pi_secure_ws.protocol.reconnect import (  # noqa: E402
+from custom_components.pi_secure_ws.protocol.client import AgentClient
+from custom_components.pi_secure_ws.protocol.reconnect import (
     RESTART_RETRY,
     RESTART_WINDOW,
 )
-from pi_agent import pki  # noqa: E402
-from pi_agent.app import AgentApp  # noqa: E402
+from pi_agent import pki
+from pi_agent.app import AgentApp
 
 # Two lights and one zone behind a pump; no lead or lag, so a closed zone can open again at once.
 AGENT_TOML = """
@@ -115,16 +110,6 @@ PACE = 0.03
 DEADLINE = 10.0  # seconds any one expected change may take before the run fails
 TARGET_TO_PIN_P99 = 0.010
 QUIET_LOGGERS = ("pi_agent", "custom_components.pi_secure_ws", "websockets", "homeassistant")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:7.2f}"
 
 
 class PinRecorder:

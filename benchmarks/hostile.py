@@ -40,32 +40,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent_process import client_context, make_agent_config, stop_agent
 from pi_secure_ws_protocol import handshake as client_module  # it calls websockets' connect
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.binary import encode_frame
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL
 from pi_secure_ws_protocol.errors import PiSecureWsError
+from pi_secure_ws_testing.benchmarking import (
+    agent_log,
+    client_context,
+    make_agent_config,
+    percentile,
+    start_agent,
+    stop_agent,
+)
 from PIL import Image
 from websockets.asyncio.client import connect
 
-# The agent as `pi-agent run` runs it (INFO to stderr), on an ephemeral port printed first.
-RUNNER = """
-import asyncio, logging, sys
-from pathlib import Path
-from pi_agent.app import AgentApp
-logging.basicConfig(level="INFO", stream=sys.stderr,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-async def main():
-    app = AgentApp(Path(sys.argv[1]), advertise=False, listen_host="127.0.0.1", port=0)
-    await app.start()
-    print(app.port, flush=True)
-    await app.stopped.wait()
-
-asyncio.run(main())
-"""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -106,23 +97,6 @@ class AgentProbe:
 
     def close(self) -> None:
         self._stop.set()
-
-
-def start_agent(directory: Path) -> tuple[subprocess.Popen[str], int, Path]:
-    log_path = directory.parent / "agent.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(directory)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.strip().isdigit():
-        process.kill()
-        sys.exit(f"the agent did not start:\n{log_path.read_text()}")
-    return process, int(line), log_path
 
 
 ADD_VIEWER = (sys.executable, "-m", "pi_agent", "client", "add", "wall_panel", "--role", "viewer")
@@ -344,13 +318,6 @@ async def good_client(port: int, creds: dict[str, Any], seconds: float) -> dict[
     return {"logins": logins, "commands": commands, "failures": failures}
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 async def phase(
     name: str | None,
     port: int,
@@ -398,7 +365,9 @@ async def run(seconds: float) -> None:
         pairing = make_agent_config(config_dir)
         viewer = {**pairing, "client_id": "wall_panel", "secret": add_viewer(config_dir)}
         prepare_pictures(config_dir)
-        agent, port, log_path = start_agent(config_dir)
+        # Logging as `pi-agent run` does (INFO to stderr): its size is one of the figures.
+        agent, port = start_agent(config_dir, log_level="INFO")
+        log_path = agent_log(config_dir)
         probe = AgentProbe(agent.pid, log_path)
         try:
             setup = _client(port, pairing)

@@ -5,8 +5,9 @@ no way off that runs as a new process can beat.
 
 Usage: .venv311/bin/python benchmarks/safety.py [ROUNDS]   (default 5; a frozen loop: 2 rounds)
 
-The scenarios are the tests in tests/agent/test_outputs_off.py, under the same systemd stand-in
-that honours the shipped unit file, on mock pins mirrored to a file.
+The scenarios are the tests in tests/agent/test_outputs_off.py, on the same rig
+(pi_secure_ws_testing.garden): the systemd stand-in that honours the shipped unit file, mock pins
+mirrored to a file.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "agent"))
-
-from test_outputs_off import BEDS, LAG, LAWN, PORCH, PUMP, Garden, make_garden
+from pi_secure_ws_testing.garden import BEDS, LAG, LAWN, PORCH, PUMP, Garden, make_garden
 
 TARGETS = {
     "sigkill": 1.5,
@@ -41,15 +40,10 @@ def floor() -> float:
 
 
 async def sigkill(garden: Garden) -> float:
-    unit = garden.unit()
-    unit.start()
+    unit = await garden.start()
     try:
-        await asyncio.to_thread(unit.wait_for, "ready")
-        client = garden.client()
-        await client.connect()
-        await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 600})
+        client = await garden.watering()
         pins = garden.pins
-        await pins.wait(lambda: pins.on_now(PUMP) and pins.on_now(LAWN))
         await client.close()
         killed = time.monotonic()
         os.kill(unit.main_pid(), signal.SIGKILL)
@@ -61,14 +55,9 @@ async def sigkill(garden: Garden) -> float:
 
 async def sigterm(garden: Garden) -> float:
     garden.env["PI_AGENT_FAULTS"] = "slow-stop=8"
-    unit = garden.unit()
-    unit.start()
-    await asyncio.to_thread(unit.wait_for, "ready")
-    client = garden.client()
-    await client.connect()
-    await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 600})
+    unit = await garden.start()
+    client = await garden.watering()
     pins = garden.pins
-    await pins.wait(lambda: pins.on_now(PUMP) and pins.on_now(LAWN))
     stopper = asyncio.create_task(asyncio.to_thread(unit.stop))
     term = await asyncio.to_thread(unit.wait_for, "stop")
     await pins.wait(lambda: pins.off_now(PUMP) and pins.off_now(LAWN))
@@ -79,15 +68,10 @@ async def sigterm(garden: Garden) -> float:
 
 async def frozen(garden: Garden) -> float:
     garden.env["PI_AGENT_FAULTS"] = "hang-on-sigusr1"
-    unit = garden.unit()
-    unit.start()
+    unit = await garden.start()
     try:
-        await asyncio.to_thread(unit.wait_for, "ready")
-        client = garden.client()
-        await client.connect()
-        await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 2})
+        client = await garden.watering(seconds=2)
         pins = garden.pins
-        await pins.wait(lambda: pins.on_now(PUMP) and pins.on_now(LAWN))
         opened = pins.first(LAWN, active=True)
         assert opened is not None
         os.kill(unit.main_pid(), signal.SIGUSR1)
@@ -119,10 +103,8 @@ async def damaged(garden: Garden) -> float:
 async def overrun(garden: Garden) -> float:
     """A 1.5 s zone (``beds``: max_seconds = 1.5) re-sent every 0.2 s by a client that then
     vanishes: how long past max_seconds + the pump's lag the valve stays open."""
-    unit = garden.unit()
-    unit.start()
+    unit = await garden.start()
     try:
-        await asyncio.to_thread(unit.wait_for, "ready")
         client = garden.client()
         await client.connect()
         for _ in range(5):

@@ -1,18 +1,18 @@
-"""Fixtures for the agent tests: a real agent on loopback, real TLS, real SCRAM."""
+"""Fixtures for the agent tests: a real agent on loopback, real TLS, real SCRAM.
+
+The harness itself is the shared test-support package (tests/support, ``pi_secure_ws_testing``).
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from agent_harness import RunningAgent, running_agent
+from pi_secure_ws_protocol.client import AgentClient
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent, running_agent
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ async def agent(tmp_path: Path) -> AsyncIterator[RunningAgent]:
 
 
 @pytest.fixture
-def agent_factory(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[RunningAgent]]:
+def agent_factory(tmp_path: Path) -> AgentFactory:
     """``async with agent_factory(toml, clients={...}) as agent:`` for custom configs."""
     counter = iter(range(1000))
 
@@ -31,3 +31,12 @@ def agent_factory(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[R
         return running_agent(tmp_path / f"agent{next(counter)}", toml, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[AgentClient]]:
+    """Clients a test made by hand (not through ``agent.client()``): closed at its end."""
+    clients: list[AgentClient] = []
+    yield clients
+    for client in clients:
+        await client.close()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from agent_harness import RunningAgent
 from cryptography import x509
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.const import ZEROCONF_TYPE
+from pi_secure_ws_testing.agent import RunningAgent
 
 from pi_agent import pki
 from pi_agent.discovery import service_info

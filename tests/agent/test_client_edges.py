@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, ClientStream
 from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
@@ -29,6 +28,7 @@ from pi_secure_ws_protocol.errors import (
 )
 from pi_secure_ws_protocol.session import Session
 from pi_secure_ws_protocol.tls import PinnedContext
+from pi_secure_ws_testing.agent import RunningAgent
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki

@@ -269,7 +269,7 @@ def test_build_devices_puts_the_system_device_first(tmp_path: Path) -> None:
 
 
 def test_upload_cap_must_fit_in_the_message_cap(tmp_path: Path) -> None:
-    from agent_harness import make_config_dir
+    from pi_secure_ws_testing.agent import make_config_dir
 
     config_dir = tmp_path / "agent"
     make_config_dir(
@@ -282,7 +282,7 @@ def test_upload_cap_must_fit_in_the_message_cap(tmp_path: Path) -> None:
 
 
 def test_memory_budget_must_hold_the_largest_upload(tmp_path: Path) -> None:
-    from agent_harness import make_config_dir
+    from pi_secure_ws_testing.agent import make_config_dir
 
     config_dir = tmp_path / "agent"
     make_config_dir(config_dir, "[limits]\nmemory_budget = 8388608\n[frame]\n")  # 8 MiB < 2x10 MiB

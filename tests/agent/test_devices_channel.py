@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import BinaryPayload
 from pi_secure_ws_protocol.devices import (
@@ -21,17 +18,14 @@ from pi_secure_ws_protocol.devices import (
     SprinklerState,
 )
 from pi_secure_ws_protocol.errors import CommandError
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
+from pi_secure_ws_testing.agent_toml import PORCH_LIGHT
+from pi_secure_ws_testing.waiting import wait_for
 from PIL import Image
 
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
-
-DEVICES = """
-[[light]]
-id = "porch"
-name = "Porch"
-pin = 17
-dimmable = true
-
+DEVICES = (
+    PORCH_LIGHT
+    + """
 [[light]]
 id = "relay_light"
 name = "Relay light"
@@ -71,6 +65,7 @@ width = 320
 height = 240
 max_fps = 10
 """
+)
 
 
 def pin_of(agent: RunningAgent, device_id: str) -> Any:
@@ -86,14 +81,6 @@ def pump_pin(agent: RunningAgent) -> Any:
     return agent.app.devices["sprinklers"]._pump._output.pin  # type: ignore[attr-defined]
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
 def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, "JPEG")
@@ -101,7 +88,7 @@ def jpeg(width: int = 64, height: int = 48, color: str = "red") -> bytes:
 
 
 @pytest.fixture
-async def devices_agent(agent_factory: Factory, tmp_path: Path) -> Any:
+async def devices_agent(agent_factory: AgentFactory, tmp_path: Path) -> Any:
     # Pictures for the frame, in the state dir the config points at.
     async with agent_factory(
         DEVICES, clients={"homeassistant": "control", "panel": "viewer"}

@@ -13,7 +13,6 @@ import ssl
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.errors import (
     Blocked,
@@ -31,6 +30,7 @@ from pi_secure_ws_protocol.errors import (
     classify,
     describe_os_error,
 )
+from pi_secure_ws_testing.agent import RunningAgent
 
 FINGERPRINT = "AB:" * 31 + "CD"
 

@@ -12,24 +12,27 @@ import io
 import logging
 import ssl
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.binary import encode_frame
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import CannotConnect, CommandError, RequestTimeout
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
+from pi_secure_ws_testing.agent_toml import PORCH_LIGHT
+from pi_secure_ws_testing.waiting import wait_for
+from pi_secure_ws_testing.wire import (
+    http_exchange,
+    insecure_context,
+    raw_connect,
+    raw_exchange,
+    scram_login,
+)
 from PIL import Image
-from test_login import insecure_context, scram_login
-from test_session import raw_exchange
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
 TIGHT = """
 [limits]
@@ -41,48 +44,11 @@ threshold = 3
 base_delay = 30
 max_delay = 60
 """
-LIGHT = """
-[[light]]
-id = "porch"
-name = "Porch"
-pin = 17
-dimmable = true
-"""
 
 
 def server_of(agent: RunningAgent) -> Any:
     assert agent.app.server is not None
     return agent.app.server
-
-
-async def attacker_ws(agent: RunningAgent, source: str) -> ClientConnection:
-    return await connect(
-        f"wss://127.0.0.1:{agent.port}{PATH}",
-        ssl=insecure_context(),
-        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-        compression=None,
-        open_timeout=5,
-        ping_interval=None,
-        local_addr=(source, 0),
-    )
-
-
-async def raw_http(agent: RunningAgent, request: bytes, source: str) -> tuple[int, bytes, bytes]:
-    """Status, head and body of the agent's answer to ``request``, over TLS."""
-    reader, writer = await asyncio.open_connection(
-        "127.0.0.1", agent.port, ssl=insecure_context(), local_addr=(source, 0)
-    )
-    writer.write(request)
-    await writer.drain()
-    data = b""
-    with contextlib.suppress(ConnectionError, ssl.SSLError):
-        async with asyncio.timeout(5):
-            while chunk := await reader.read(4096):
-                data += chunk
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
-    return status, head, body
 
 
 def upgrade(extra: str = "", line: str = f"GET {PATH} HTTP/1.1", key: str = "") -> bytes:
@@ -107,7 +73,7 @@ async def good_client_works(agent: RunningAgent) -> None:
 # ---- before login ---------------------------------------------------------------------------
 
 
-async def test_prelogin_ping_flood_is_cut_and_ends_in_a_block(agent_factory: Factory) -> None:
+async def test_prelogin_ping_flood_is_cut_and_ends_in_a_block(agent_factory: AgentFactory) -> None:
     async with agent_factory(TIGHT) as agent:
         server = server_of(agent)
         pings_answered = []
@@ -115,7 +81,7 @@ async def test_prelogin_ping_flood_is_cut_and_ends_in_a_block(agent_factory: Fac
             if server.blocklist.retry_after("127.0.0.21") is not None:
                 break
             try:
-                ws = await attacker_ws(agent, "127.0.0.21")
+                ws = await raw_connect(agent, source="127.0.0.21", ping_interval=None)
             except (OSError, ssl.SSLError, InvalidStatus):
                 await asyncio.sleep(0.5)
                 continue
@@ -129,19 +95,21 @@ async def test_prelogin_ping_flood_is_cut_and_ends_in_a_block(agent_factory: Fac
         assert all(n <= 32 for n in pings_answered), pings_answered
         assert server.blocklist.retry_after("127.0.0.21") is not None
         with pytest.raises(InvalidStatus) as err:
-            await attacker_ws(agent, "127.0.0.21")
+            await raw_connect(agent, source="127.0.0.21", ping_interval=None)
         assert err.value.response.status_code == 429
         with pytest.raises((OSError, ssl.SSLError, TimeoutError)):
-            await attacker_ws(agent, "127.0.0.21")  # told once; now dropped at accept, no TLS
+            await raw_connect(
+                agent, source="127.0.0.21", ping_interval=None
+            )  # told once; now dropped at accept, no TLS
         await good_client_works(agent)
 
 
 async def test_a_socket_held_to_the_login_deadline_counts_as_a_failure(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(TIGHT) as agent:
         server = server_of(agent)
-        ws = await attacker_ws(agent, "127.0.0.22")
+        ws = await raw_connect(agent, source="127.0.0.22", ping_interval=None)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(_drain(ws), 10)
         await asyncio.sleep(0.1)
@@ -149,7 +117,7 @@ async def test_a_socket_held_to_the_login_deadline_counts_as_a_failure(
 
 
 async def test_reconnecting_too_often_spends_the_budget_and_ends_in_a_block(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(TIGHT) as agent:
         server = server_of(agent)
@@ -193,7 +161,7 @@ async def test_every_malformed_upgrade_gets_a_4xx_one_line_and_no_traceback(
     agent: RunningAgent, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    status, head, body = await raw_http(agent, MALFORMED[name], "127.0.0.30")
+    status, head, body = await http_exchange(agent, MALFORMED[name], "127.0.0.30")
     assert 400 <= status < 500, (name, head)
     assert body.count(b"\n") == 1 and body.endswith(b"\n"), body
     assert b"\r\nServer:" not in head
@@ -216,7 +184,7 @@ async def test_bad_request_lines_are_answered_by_admission_itself(
     agent: RunningAgent, line: str, answer: bytes
 ) -> None:
     # Our own words, from the check before websockets parses: not a library status rewritten.
-    status, head, body = await raw_http(agent, upgrade(line=line), "127.0.0.32")
+    status, head, body = await http_exchange(agent, upgrade(line=line), "127.0.0.32")
     assert status == (405 if line.startswith("PUT") else 400), head
     assert body == answer
     assert server_of(agent).blocklist.failures("127.0.0.32") == 1
@@ -224,14 +192,16 @@ async def test_bad_request_lines_are_answered_by_admission_itself(
 
 
 async def test_a_flood_of_malformed_upgrades_is_blocked_and_its_log_bounded(
-    agent_factory: Factory, caplog: pytest.LogCaptureFixture
+    agent_factory: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     async with agent_factory(TIGHT) as agent:
         answers = []
         for _ in range(60):
             try:
-                status, _, _ = await raw_http(agent, MALFORMED["two Host headers"], "127.0.0.31")
+                status, _, _ = await http_exchange(
+                    agent, MALFORMED["two Host headers"], "127.0.0.31"
+                )
             except (OSError, ssl.SSLError):
                 status = 0
             answers.append(status)
@@ -259,9 +229,9 @@ async def test_a_flood_of_malformed_upgrades_is_blocked_and_its_log_bounded(
     ],
 )
 async def test_overflowing_numbers_and_fake_versions_get_invalid_message(
-    agent_factory: Factory, frame: str
+    agent_factory: AgentFactory, frame: str
 ) -> None:
-    async with agent_factory(LIGHT) as agent:
+    async with agent_factory(PORCH_LIGHT) as agent:
         reply = await raw_exchange(agent, frame)
         assert reply["code"] == m.ERR_INVALID_MESSAGE
         assert reply["id"] == 5
@@ -287,7 +257,7 @@ HOSTILE_VALUES: list[Any] = [1e308, -1e308, 2**53 - 1, -(2**53), 0, "x" * 300, N
 
 
 async def test_every_action_answers_every_hostile_parameter_exactly_once(
-    agent_factory: Factory, caplog: pytest.LogCaptureFixture
+    agent_factory: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The rate limiter has its own tests; here every call must reach its handler, however fast
     # this machine sends them.
@@ -334,7 +304,7 @@ async def test_every_action_answers_every_hostile_parameter_exactly_once(
     ],
 )
 async def test_frame_sizes_by_role_and_kind(
-    agent_factory: Factory, client_id: str, kind: str, closed: bool
+    agent_factory: AgentFactory, client_id: str, kind: str, closed: bool
 ) -> None:
     clients = {"homeassistant": "control", "wall_panel": "viewer"}
     async with agent_factory(clients=clients) as agent:
@@ -355,7 +325,7 @@ async def test_frame_sizes_by_role_and_kind(
             await client.ping()
 
 
-async def test_sessions_are_capped_per_client_and_in_total(agent_factory: Factory) -> None:
+async def test_sessions_are_capped_per_client_and_in_total(agent_factory: AgentFactory) -> None:
     toml = "[limits]\nmax_sessions = 3\nmax_sessions_per_client = 2\n"
     clients = {"homeassistant": "control", "wall_panel": "viewer", "tablet": "viewer"}
     async with agent_factory(toml, clients=clients) as agent:
@@ -373,7 +343,7 @@ async def test_sessions_are_capped_per_client_and_in_total(agent_factory: Factor
 
 
 async def test_a_flooding_session_is_closed_and_others_go_on(
-    agent_factory: Factory, caplog: pytest.LogCaptureFixture
+    agent_factory: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with agent_factory(
         "[limits]\nmessages_per_second = 20\nflood_close_after = 1\n"
@@ -406,7 +376,7 @@ async def test_a_flooding_session_is_closed_and_others_go_on(
 
 
 async def test_a_flood_is_slowed_by_the_reader_not_refused_frame_by_frame(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     # Never closed in this test: what it measures is how many refusals the agent pays for.
     toml = "[limits]\nmessages_per_second = 20\nflood_close_after = 60\n"
@@ -418,7 +388,7 @@ async def test_a_flood_is_slowed_by_the_reader_not_refused_frame_by_frame(
         async def flood() -> tuple[float, int]:
             # On its own thread and event loop, so the flood is not paced by the agent's loop.
             nonlocal sent
-            ws = await attacker_ws(agent, "127.0.0.1")
+            ws = await raw_connect(agent, source="127.0.0.1", ping_interval=None)
             answer, _final = await scram_login(ws, "homeassistant", agent.secret)
             assert answer["type"] == m.AUTH_SERVER_FINAL
             drain = asyncio.create_task(_drain(ws))  # read every answer: no back-pressure here
@@ -452,7 +422,7 @@ def _png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-async def test_picture_bombs_are_refused_before_decoding(agent_factory: Factory) -> None:
+async def test_picture_bombs_are_refused_before_decoding(agent_factory: AgentFactory) -> None:
     async with agent_factory("[frame]\n") as agent:
         client = await agent.connected_client()
         bomb = _png(7999, 7999)  # a few hundred KB that decode to 64 Mpx
@@ -463,7 +433,7 @@ async def test_picture_bombs_are_refused_before_decoding(agent_factory: Factory)
 
 
 async def test_concurrent_thumbnails_of_a_bomb_are_refused_not_decoded(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     clients = {"homeassistant": "control", "wall_panel": "viewer"}
     # The costly-call budget opened wide: this tests the decode budget behind it.
@@ -487,7 +457,7 @@ async def test_concurrent_thumbnails_of_a_bomb_are_refused_not_decoded(
         assert errors == [False] * 4  # refused from its header: "too many pixels"
 
 
-async def test_stream_churn_does_not_freeze_another_stream(agent_factory: Factory) -> None:
+async def test_stream_churn_does_not_freeze_another_stream(agent_factory: AgentFactory) -> None:
     # The costly-call budget opened wide and no linger: this tests the camera loop behind them.
     toml = (
         "[limits]\ncostly_calls_burst = 100\n"
@@ -519,7 +489,7 @@ async def test_stream_churn_does_not_freeze_another_stream(agent_factory: Factor
 
 
 async def test_costly_calls_are_budgeted_per_client_with_one_answer_each(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     toml = (
         "[limits]\ncostly_calls_burst = 3\ncostly_calls_per_second = 0.2\n[frame]\n"
@@ -560,7 +530,7 @@ async def test_costly_calls_are_budgeted_per_client_with_one_answer_each(
 
 
 async def test_the_memory_budget_refuses_work_that_would_exceed_it(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     # 1 MiB for the whole agent (it must hold the largest upload twice: frame and payload).
     toml = "[limits]\nmemory_budget = 1048576\n[frame]\nmax_upload_bytes = 262144\n"
@@ -582,16 +552,10 @@ async def test_the_memory_budget_refuses_work_that_would_exceed_it(
         await client.call("frame", "put_picture", {"name": "ok.png"}, data=_png(100, 80))
         many = await asyncio.gather(*(client.ping() for _ in range(20)), return_exceptions=True)
         assert not [r for r in many if isinstance(r, BaseException)]
-        await wait_for(lambda: server.memory.in_use == 0)
+        await wait_for(lambda: server.memory.in_use == 0, timeout=5)
         assert 0 < server.memory.peak <= server.memory.total
         assert server.memory.refusals == 2
         assert agent.app.devices["frame"]._budget.memory is server.memory  # type: ignore[attr-defined]
-
-
-async def wait_for(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 # ---- logs -----------------------------------------------------------------------------------
@@ -601,7 +565,7 @@ async def test_no_frame_and_no_part_of_a_proof_is_logged_at_debug(
     agent: RunningAgent, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    ws = await attacker_ws(agent, "127.0.0.1")
+    ws = await raw_connect(agent, source="127.0.0.1", ping_interval=None)
     answer, final = await scram_login(ws, "homeassistant", agent.secret)
     assert answer["type"] == m.AUTH_SERVER_FINAL
     await ws.close()
@@ -628,9 +592,9 @@ def test_limits_table_documents_every_limit() -> None:
 
 
 async def test_stop_accepting_refuses_every_command_and_new_sessions(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
-    async with agent_factory(LIGHT) as agent:
+    async with agent_factory(PORCH_LIGHT) as agent:
         client = await agent.connected_client()
         server_of(agent).stop_accepting()
         with pytest.raises(CommandError) as err:

@@ -5,25 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import ssl
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.const import PATH, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.errors import Blocked, CannotConnect, CommandError, InvalidAuth
 from pi_secure_ws_protocol.secret import generate_secret
-from test_login import insecure_context, raw_connect, scram_login
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
+from pi_secure_ws_testing.wire import insecure_context, raw_connect, scram_login
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
 
 FAST = """
 [limits]
@@ -111,7 +106,7 @@ async def test_foreign_origin_is_refused(agent: RunningAgent) -> None:
     assert err.value.response.status_code == 403
 
 
-async def test_allowed_origin_is_accepted(agent_factory: Factory) -> None:
+async def test_allowed_origin_is_accepted(agent_factory: AgentFactory) -> None:
     async with agent_factory('[security]\nallowed_origins = ["https://ha.example"]\n') as agent:
         ws = await raw_connect(agent, origin="https://ha.example")  # type: ignore[arg-type]
         assert json.loads(await ws.recv())["type"] == m.AUTH_START
@@ -128,7 +123,9 @@ async def test_missing_subprotocol_and_wrong_path_are_refused(agent: RunningAgen
 
 
 @pytest.mark.parametrize("stage", ["tcp", "tls", "upgrade", "login", "mid_login"])
-async def test_silent_socket_is_closed_at_every_stage(agent_factory: Factory, stage: str) -> None:
+async def test_silent_socket_is_closed_at_every_stage(
+    agent_factory: AgentFactory, stage: str
+) -> None:
     async with agent_factory(FAST) as agent:
         started = time.monotonic()
         if stage == "tcp":
@@ -182,7 +179,7 @@ async def test_binary_prelogin_frame_closes(agent: RunningAgent) -> None:
     assert ws.close_code == CloseCode.UNSUPPORTED_DATA
 
 
-async def test_after_login_the_message_cap_applies(agent_factory: Factory) -> None:
+async def test_after_login_the_message_cap_applies(agent_factory: AgentFactory) -> None:
     async with agent_factory("[limits]\nmax_message_size = 65536\n") as agent:
         client = await agent.connected_client()
         ws = client._ws
@@ -198,7 +195,7 @@ async def test_after_login_the_message_cap_applies(agent_factory: Factory) -> No
 
 
 async def test_unauthenticated_sockets_are_capped_per_source_and_in_total(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(FAST.replace("login_timeout = 0.6", "login_timeout = 5")) as agent:
         held = [await open_tcp(agent.port) for _ in range(2)]
@@ -214,7 +211,9 @@ async def test_unauthenticated_sockets_are_capped_per_source_and_in_total(
             writer.close()
 
 
-async def test_known_source_keeps_a_reserved_slot_during_a_flood(agent_factory: Factory) -> None:
+async def test_known_source_keeps_a_reserved_slot_during_a_flood(
+    agent_factory: AgentFactory,
+) -> None:
     async with agent_factory(FAST.replace("login_timeout = 0.6", "login_timeout = 5")) as agent:
         client = await agent.connected_client()
         await client.close()
@@ -232,7 +231,7 @@ async def test_known_source_keeps_a_reserved_slot_during_a_flood(agent_factory: 
             writer.close()
 
 
-async def test_failed_logins_block_with_growing_backoff(agent_factory: Factory) -> None:
+async def test_failed_logins_block_with_growing_backoff(agent_factory: AgentFactory) -> None:
     async with agent_factory(FAST) as agent:
         bad = generate_secret()
         for _ in range(3):
@@ -256,8 +255,8 @@ async def test_failed_logins_block_with_growing_backoff(agent_factory: Factory) 
         assert agent.app.server.blocklist.failures("127.0.0.1") == 0  # type: ignore[union-attr]
 
 
-async def test_blocks_survive_a_restart(agent_factory: Factory, tmp_path: Any) -> None:
-    from agent_harness import running_agent
+async def test_blocks_survive_a_restart(agent_factory: AgentFactory, tmp_path: Any) -> None:
+    from pi_secure_ws_testing.agent import running_agent
 
     slow = FAST.replace("base_delay = 0.4", "base_delay = 30").replace(
         "max_delay = 1.6", "max_delay = 60"
@@ -276,17 +275,11 @@ async def test_blocks_survive_a_restart(agent_factory: Factory, tmp_path: Any) -
         assert err.value.retry_after > 20
 
 
-async def test_failures_never_lock_the_client_id(agent_factory: Factory) -> None:
+async def test_failures_never_lock_the_client_id(agent_factory: AgentFactory) -> None:
     """Bad logins naming homeassistant from another address do not keep HA out."""
     async with agent_factory(FAST) as agent:
         for _ in range(6):
-            ws = await connect(
-                f"wss://127.0.0.1:{agent.port}{PATH}",
-                ssl=insecure_context(),
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                sock=_bound_socket("127.0.0.9", agent.port),
-                server_hostname="localhost",
-            )
+            ws = await raw_connect(agent, source="127.0.0.9")
             answer, _ = await scram_login(ws, "homeassistant", generate_secret())
             assert answer["type"] == m.AUTH_FAILED
             await ws.close()
@@ -295,13 +288,6 @@ async def test_failures_never_lock_the_client_id(agent_factory: Factory) -> None
         assert agent.app.server.blocklist.retry_after("127.0.0.9") is not None  # type: ignore[union-attr]
         client = await agent.connected_client()
         assert client.connected
-
-
-def _bound_socket(source: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((source, 0))
-    sock.connect(("127.0.0.1", port))
-    return sock
 
 
 async def test_flood_of_bad_logins_does_not_stop_the_good_client(agent: RunningAgent) -> None:
@@ -314,14 +300,7 @@ async def test_flood_of_bad_logins_does_not_stop_the_good_client(agent: RunningA
         while not stop.is_set() and attempts < 400:
             attempts += 1
             try:
-                ws = await connect(
-                    f"wss://127.0.0.1:{agent.port}{PATH}",
-                    ssl=insecure_context(),
-                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                    sock=_bound_socket("127.0.0.2", agent.port),
-                    server_hostname="localhost",
-                    open_timeout=2,
-                )
+                ws = await raw_connect(agent, source="127.0.0.2", open_timeout=2)
                 await scram_login(ws, "homeassistant", "wrong")
                 await ws.close()
             except Exception:  # refused, blocked, reset: all expected
@@ -388,7 +367,7 @@ def test_sslyze_mozilla_modern(tmp_path: Any) -> None:
     if sslyze is None and sys.version_info >= (3, 14):
         pytest.skip("sslyze does not install on Python 3.14 yet (scripts/setup)")
     assert sslyze, "sslyze is installed by scripts/setup"
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     ready = threading.Event()
     done = threading.Event()

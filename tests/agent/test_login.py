@@ -6,14 +6,12 @@ import asyncio
 import base64
 import json
 import logging
-import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent, make_config_dir, running_agent
 from pi_secure_ws_protocol import messages as m
-from pi_secure_ws_protocol.const import MECHANISM, PATH, SUBPROTOCOL, CloseCode
+from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
 from pi_secure_ws_protocol.devices import SystemState
 from pi_secure_ws_protocol.errors import (
     CertificateMismatch,
@@ -23,49 +21,12 @@ from pi_secure_ws_protocol.errors import (
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ClientExchange, ServerExchange, make_verifier
 from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
-from websockets.asyncio.client import ClientConnection, connect
+from pi_secure_ws_testing.agent import RunningAgent, make_config_dir, running_agent
+from pi_secure_ws_testing.wire import leaf_of, raw_connect, scram_login
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from pi_agent import pki
-
-
-def insecure_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-async def raw_connect(agent: RunningAgent, path: str = PATH, **kwargs: Any) -> ClientConnection:
-    kwargs.setdefault("subprotocols", [SUBPROTOCOL])
-    return await connect(
-        f"wss://127.0.0.1:{agent.port}{path}",
-        ssl=insecure_context(),
-        compression=None,
-        open_timeout=5,
-        **kwargs,
-    )
-
-
-def leaf_of(ws: ClientConnection) -> bytes:
-    der: bytes = ws.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    return der
-
-
-async def scram_login(
-    ws: ClientConnection, client_id: str, secret: str
-) -> tuple[dict[str, Any], str]:
-    """Run the client side by hand; return the agent's last answer and the client-final sent."""
-    json.loads(await ws.recv())  # auth_start
-    exchange = ClientExchange(client_id, secret, tls_server_end_point(leaf_of(ws)))
-    await ws.send(
-        m.encode(m.AUTH_CLIENT_FIRST, mechanism=MECHANISM, message=exchange.client_first())
-    )
-    server_first = json.loads(await ws.recv())
-    final = exchange.client_final(server_first["message"])
-    await ws.send(m.encode(m.AUTH_CLIENT_FINAL, message=final))
-    return json.loads(await ws.recv()), final
 
 
 async def test_login_gives_hello_with_agent_and_devices(agent: RunningAgent) -> None:

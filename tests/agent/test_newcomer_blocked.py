@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import pytest
-from agent_harness import RunningAgent
 from pi_secure_ws_protocol.errors import Blocked, CannotConnect, InvalidAuth, describe_os_error
 from pi_secure_ws_protocol.secret import generate_secret
-
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
 
 BLOCKING = """
 [blocklist]
@@ -32,7 +28,7 @@ async def try_login(agent: RunningAgent, secret: str | None = None) -> Exception
     raise AssertionError("the login worked")
 
 
-async def test_every_retry_after_the_reminder_interval_is_told(agent_factory: Factory) -> None:
+async def test_every_retry_after_the_reminder_interval_is_told(agent_factory: AgentFactory) -> None:
     async with agent_factory(BLOCKING) as agent:
         assert isinstance(await try_login(agent, generate_secret()), InvalidAuth)
         first = await try_login(agent)
@@ -50,7 +46,7 @@ async def test_every_retry_after_the_reminder_interval_is_told(agent_factory: Fa
         assert again.retry_after <= first.retry_after
 
 
-async def test_a_flood_costs_one_handshake_per_reminder(agent_factory: Factory) -> None:
+async def test_a_flood_costs_one_handshake_per_reminder(agent_factory: AgentFactory) -> None:
     async with agent_factory(BLOCKING.replace("0.5", "3600")) as agent:
         await try_login(agent, generate_secret())
         answers = [await try_login(agent) for _ in range(20)]

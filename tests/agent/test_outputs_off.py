@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from agent_harness import make_config_dir
-from fake_systemd import FakeSystemd
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.errors import PiSecureWsError
-from pin_log import PinLog
+from pi_secure_ws_testing.agent import make_config_dir
+from pi_secure_ws_testing.pins import PinLog
+from pi_secure_ws_testing.systemd import FakeSystemd
 
 from pi_agent.install_service import render_unit
 

@@ -10,17 +10,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_harness import make_config_dir
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 from pi_secure_ws_protocol.const import CloseCode
 from pi_secure_ws_protocol.devices import SprinklerState
 from pi_secure_ws_protocol.errors import InvalidAuth
+from pi_secure_ws_testing.agent import free_port, make_config_dir
 
 PI_AGENT = [sys.executable, "-m", "pi_agent"]
 SPRINKLER = """
@@ -36,13 +36,6 @@ name = "Porch"
 pin = 17
 dimmable = true
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -118,14 +111,6 @@ def agent_process(tmp_path: Path) -> Iterator[AgentProcess]:
             process.kill()
             process.wait(10)
         log.close()
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[list[AgentClient]]:
-    clients: list[AgentClient] = []
-    yield clients
-    for client in clients:
-        await client.close()
 
 
 async def test_sigterm_closes_valves_and_says_going_away(

@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
-from agent_harness import RunningAgent
 from cryptography import x509
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from pi_secure_ws_protocol import messages as m
@@ -59,6 +58,7 @@ from pi_secure_ws_protocol.scram import (
     Verifier,
 )
 from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
+from pi_secure_ws_testing.agent import RunningAgent
 from scramp import ScramClient, ScramMechanism
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus

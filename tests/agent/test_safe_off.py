@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPWMPin
-from pin_log import PinLog
+from pi_secure_ws_testing.pins import PinLog
 
 from pi_agent import safe_off
 from pi_agent.pins import hold_inactive
@@ -202,8 +202,8 @@ async def test_stop_refuses_commands_before_the_relays_go_off(tmp_path: Path) ->
     """While the valves wait for the pump's lag, a command is answered "refused", not obeyed."""
     import asyncio
 
-    from agent_harness import running_agent
     from pi_secure_ws_protocol.errors import CommandError
+    from pi_secure_ws_testing.agent import running_agent
 
     toml = """
 [sprinklers.pump]

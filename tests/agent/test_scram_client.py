@@ -13,7 +13,6 @@ import threading
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pi_secure_ws_protocol import scram
@@ -31,6 +30,7 @@ from pi_secure_ws_protocol.scram import (
     make_verifier,
 )
 from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
+from pi_secure_ws_testing.agent import RunningAgent
 from scramp import ScramClient
 from scramp.utils import saslprep
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import pytest
-from agent_harness import RunningAgent
 from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
@@ -17,43 +14,17 @@ from pi_secure_ws_protocol.devices import LightState
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth, RequestTimeout
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ServerExchange, make_verifier
+from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
+from pi_secure_ws_testing.agent_toml import PORCH_LIGHT
+from pi_secure_ws_testing.wire import raw_exchange
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
 from pi_agent.credentials import CredentialStore
 
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
-
-LIGHT = """
-[[light]]
-id = "porch"
-name = "Porch"
-pin = 17
-dimmable = true
-"""
 ROLES = {"homeassistant": "control", "wall_panel": "viewer", "owner": "admin"}
 HELLO_AGENT = {"id": "fake", "name": "Fake", "version": "0"}
 HELLO_SESSION = {"client_id": "homeassistant", "role": "control"}
-
-
-async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, object]:
-    client = await agent.connected_client()
-    ws = client._ws
-    assert ws is not None
-    future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-    session = client._session
-    assert session is not None
-    original = session._handle_text
-
-    def capture(frame: str) -> None:
-        data = json.loads(frame)
-        if data["type"] == m.ERROR and not future.done():
-            future.set_result(data)
-        original(frame)
-
-    session._handle_text = capture  # type: ignore[method-assign]
-    await ws.send(text)
-    return await asyncio.wait_for(future, 5)
 
 
 @pytest.mark.parametrize(
@@ -97,8 +68,8 @@ async def test_errors_carry_the_request_id_and_name_the_problem(agent: RunningAg
     assert "system" in states
 
 
-async def test_roles_are_enforced_before_hardware(agent_factory: Factory) -> None:
-    async with agent_factory(LIGHT, clients=ROLES) as agent:
+async def test_roles_are_enforced_before_hardware(agent_factory: AgentFactory) -> None:
+    async with agent_factory(PORCH_LIGHT, clients=ROLES) as agent:
         light = agent.app.devices["porch"]
         pin = light._output.pin  # type: ignore[attr-defined]
         viewer = await agent.connected_client("wall_panel")
@@ -125,8 +96,8 @@ async def test_roles_are_enforced_before_hardware(agent_factory: Factory) -> Non
         assert agent.app.exit_code == 75
 
 
-async def test_changes_are_pushed_to_every_client(agent_factory: Factory) -> None:
-    async with agent_factory(LIGHT, clients=ROLES) as agent:
+async def test_changes_are_pushed_to_every_client(agent_factory: AgentFactory) -> None:
+    async with agent_factory(PORCH_LIGHT, clients=ROLES) as agent:
         watcher = await agent.connected_client("wall_panel")
         seen: asyncio.Queue[StateChanged] = asyncio.Queue()
         watcher.add_listener(lambda e: seen.put_nowait(e) if isinstance(e, StateChanged) else None)
@@ -141,7 +112,7 @@ async def test_changes_are_pushed_to_every_client(agent_factory: Factory) -> Non
         assert porch.brightness == 128
 
 
-async def test_message_flood_is_rate_limited(agent_factory: Factory) -> None:
+async def test_message_flood_is_rate_limited(agent_factory: AgentFactory) -> None:
     async with agent_factory("[limits]\nmessages_per_second = 20\n") as agent:
         client = await agent.connected_client()
         results = await asyncio.gather(*(client.ping() for _ in range(120)), return_exceptions=True)
@@ -155,7 +126,7 @@ async def test_message_flood_is_rate_limited(agent_factory: Factory) -> None:
 
 
 async def test_rotation_and_removal_close_only_the_affected_sessions(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(clients=ROLES) as agent:
         ha = await agent.connected_client("homeassistant")
@@ -189,7 +160,7 @@ async def test_rotation_and_removal_close_only_the_affected_sessions(
             await agent.client("wall_panel").connect()
 
 
-async def test_close_code_for_revoked_credentials(agent_factory: Factory) -> None:
+async def test_close_code_for_revoked_credentials(agent_factory: AgentFactory) -> None:
     async with agent_factory(clients=ROLES) as agent:
         client = await agent.connected_client("wall_panel")
         ws = client._ws
@@ -221,9 +192,9 @@ async def test_client_reconnects_and_resynchronises(agent: RunningAgent) -> None
     assert client.stats["connects"] == 2
 
 
-async def test_client_returns_quickly_after_an_agent_restart(agent_factory: Factory) -> None:
+async def test_client_returns_quickly_after_an_agent_restart(agent_factory: AgentFactory) -> None:
     """A 1001 "going away" close means a restart: retry at once, not after the long back-off."""
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     async with agent_factory() as agent:
         config_dir, port, secrets = agent.config_dir, agent.port, dict(agent.secrets)

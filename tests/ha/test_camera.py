@@ -6,13 +6,13 @@ import asyncio
 from http import HTTPStatus
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import wait_for
 from homeassistant.components import camera
 from homeassistant.components.camera import DOMAIN as CAMERA_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 

@@ -10,13 +10,13 @@ from ipaddress import ip_address
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import agent_id, entry_data
 from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.ha import agent_id, entry_data
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import (
@@ -412,7 +412,7 @@ async def test_reconfigure_repins_a_new_certificate(
     port = agent.port
     await agent.app.stop()
     new_fingerprint = pki.write_pki(agent.config_dir, "test", ["localhost"], ["127.0.0.1"])
-    from agent_harness import running_agent
+    from pi_secure_ws_testing.agent import running_agent
 
     async with running_agent(agent.config_dir, prepared=True, port=port):
         result = await entry.start_reconfigure_flow(hass)

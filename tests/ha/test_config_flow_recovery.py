@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent, running_agent
-from conftest import agent_id, entry_data
 from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pi_secure_ws_protocol.errors import InvalidAuth
 from pi_secure_ws_protocol.secret import generate_secret
+from pi_secure_ws_testing.agent import RunningAgent, free_port, running_agent
+from pi_secure_ws_testing.ha import agent_id, entry_data, zeroconf_info
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from test_config_flow import free_port, zeroconf_info
 
 from custom_components.pi_secure_ws.const import (
     CONF_CLIENT_ID,

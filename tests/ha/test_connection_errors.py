@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent_harness import RunningAgent
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from pi_secure_ws_testing.agent import RunningAgent
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # The integration's own copy of the protocol (the agent's is a second import of the same files).

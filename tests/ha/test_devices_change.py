@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_harness import RunningAgent, running_agent
-from conftest import FULL_TOML, wait_for
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent, running_agent
+from pi_secure_ws_testing.agent_toml import FULL_TOML
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 SHED = "light.test_pi_shed"

@@ -5,14 +5,15 @@ from __future__ import annotations
 import socket
 
 import pytest
-from agent_harness import RunningAgent, running_agent
-from conftest import agent_id, entry_data, wait_for
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from pi_secure_ws_testing.agent import RunningAgent, running_agent
+from pi_secure_ws_testing.ha import agent_id, entry_data
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import CONF_SECRET, DOMAIN

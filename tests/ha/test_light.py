@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import wait_for
 from homeassistant.components.light import (
     ATTR_BRIGHTNESS,
     ATTR_EFFECT,
@@ -15,6 +13,8 @@ from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 PORCH = "light.test_pi_porch"

@@ -7,8 +7,8 @@ import logging
 from http import HTTPStatus
 
 import pytest
-from agent_harness import RunningAgent
 from homeassistant.core import HomeAssistant
+from pi_secure_ws_testing.agent import RunningAgent
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator

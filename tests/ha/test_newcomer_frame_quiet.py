@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import wait_for
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID, EVENT_STATE_CHANGED, EntityCategory
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.waiting import wait_for
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 

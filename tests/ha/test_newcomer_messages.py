@@ -7,14 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from agent_harness import RunningAgent
-from conftest import wait_for
 from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.number import SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 EN = Path(__file__).resolve().parents[2] / "custom_components/pi_secure_ws/translations/en.json"

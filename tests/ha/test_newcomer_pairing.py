@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import agent_id, entry_data
 from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.ha import agent_id, entry_data, user_input, zeroconf_info
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from test_config_flow import user_input, zeroconf_info
 
 from custom_components.pi_secure_ws.const import CONF_CLIENT_ID, CONF_SECRET, DOMAIN
 from custom_components.pi_secure_ws.protocol.secret import (

@@ -6,14 +6,14 @@ import dataclasses
 import logging
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import agent_id, entry_data
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.ha import agent_id, entry_data
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from agent_harness import RunningAgent, running_agent
-from conftest import wait_for
 from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+from pi_secure_ws_testing.agent import RunningAgent, running_agent
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import CONF_FINGERPRINT, DOMAIN

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import agent_id, wait_for
 from homeassistant.const import (
     ATTR_AREA_ID,
     ATTR_DEVICE_ID,
@@ -19,6 +17,9 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import floor_registry as fr
 from homeassistant.helpers import label_registry as lr
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.ha import agent_id
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import DOMAIN

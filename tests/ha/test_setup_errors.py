@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
-from agent_harness import RunningAgent
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pi_secure_ws_protocol.errors import InvalidAuth
+from pi_secure_ws_testing.agent import RunningAgent
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import DOMAIN

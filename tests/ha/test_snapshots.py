@@ -20,11 +20,12 @@ from typing import Any
 
 import attr
 import pytest
-from agent_harness import RunningAgent
-from conftest import FULL_TOML, agent_id
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.agent_toml import FULL_TOML
+from pi_secure_ws_testing.ha import agent_id
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension

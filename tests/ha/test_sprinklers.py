@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agent_harness import RunningAgent
-from conftest import wait_for
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.components.datetime import DOMAIN as DATETIME_DOMAIN
@@ -24,6 +22,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity import Entity
 from homeassistant.util import dt as dt_util
+from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import DOMAIN

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agent_harness import RunningAgent
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from pi_secure_ws_testing.agent import RunningAgent
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 

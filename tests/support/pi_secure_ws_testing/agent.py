@@ -1,14 +1,15 @@
 """Start a real agent on loopback with its own freshly generated CA, certificate and secrets.
 
-Used by the agent tests and the Home Assistant tests alike: nothing here is mocked but the GPIO
-hardware (gpiozero's MockFactory, chosen by ``hardware = "mock"``).
+Used by the agent tests, the Home Assistant tests and the benchmarks alike: nothing here is mocked
+but the GPIO hardware (gpiozero's MockFactory, chosen by ``hardware = "mock"``).
 """
 
 from __future__ import annotations
 
+import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,13 @@ listen_host = "127.0.0.1"
 port = 8765
 hardware = "mock"
 """
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the moment it is returned)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_config_dir(
@@ -127,3 +135,7 @@ async def running_agent(
         for client in agent.clients:
             await client.close()
         await app.stop()
+
+
+# The ``agent_factory`` fixture: ``async with agent_factory(toml, clients=...) as agent``.
+AgentFactory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
