@@ -29,10 +29,12 @@ from pi_secure_ws_protocol.const import Role
 
 from . import fault_injection, pki, safe_off, systemd
 from .blocklist import BlockList
-from .config import AgentConfig, ConfigError, load_config
+from .config import AgentConfig, load_config
 from .credentials import CredentialError, CredentialStore
 from .devices import build_devices
-from .devices.base import Device, DeviceContext, DeviceError
+from .devices.base import Device, DeviceContext
+from .devices.registry import REGISTRY
+from .errors import ConfigError, DeviceError
 from .fsutil import check_private, ensure_private_dir
 from .gpio_chip import PinFactoryChoice, gpio_pin_factory, mock_pin_factory
 from .memory_budget import MemoryBudget
@@ -89,7 +91,7 @@ class AgentApp:
     async def start(self) -> None:
         config_dir = self.config_dir
         try:
-            config = load_config(config_dir)
+            config = load_config(config_dir, REGISTRY)
         except ConfigError as err:
             # The agent will not run, but a relay left on by an earlier run must still go off.
             problems = _safe_off_leniently(config_dir)

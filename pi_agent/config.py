@@ -2,35 +2,36 @@
 
 Every problem is collected and reported at once as ``"<key path>: <what is wrong>"``: the agent
 refuses to start on a bad config rather than guessing.
+
+Config knows the core sections only. The device sections, and the checks across them (a pin
+used twice, an upload larger than a message), come from the device registry the caller hands in
+(:data:`pi_agent.devices.registry.REGISTRY`), so this module imports no device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import voluptuous as vol
 
-if TYPE_CHECKING:
-    from .devices import DeviceModule
+from .errors import ConfigError as ConfigError  # noqa: PLC0414 - re-exported for callers
+from .validators import host, integer, origin, positive_number, section, text, validate
 
 CONFIG_FILE: Final = "agent.toml"
 AGENT_ID_FILE: Final = "agent_id"
-UPLOAD_HEADER_ROOM: Final = 4096 + 2  # binary frame header (pi_secure_ws_protocol.binary)
 
 Hardware = Literal["mock", "gpio"]
 
 
-class ConfigError(Exception):
-    """The configuration is unusable. ``problems`` holds one ``"key.path: problem"`` per issue."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+def _setting(default: Any, check: Callable[[Any], Any]) -> Any:
+    """A settings field: its default and its validator, written once (the schema is derived)."""
+    return field(default=default, metadata={"check": check})
 
 
 @dataclass(frozen=True)
@@ -49,43 +50,44 @@ class Limits:
     """Every budget a peer can spend, in one place (docs/security.md has the table)."""
 
     # Before login, per source address and in total.
-    login_timeout: float = 5.0
-    max_unauthenticated: int = 32
-    max_unauthenticated_per_source: int = 4
-    prelogin_max_frame: int = 4096
+    login_timeout: float = _setting(5.0, positive_number(3600))
+    max_unauthenticated: int = _setting(32, integer(1, 65535))
+    max_unauthenticated_per_source: int = _setting(4, integer(1, 65535))
+    prelogin_max_frame: int = _setting(4096, integer(1024, 65536))
     # Work units (a TLS handshake costs 4, a frame or a ping 1, a KiB received 1): a burst, then
     # a refill a second. Going over aborts the socket and counts as a failed login.
-    prelogin_work_burst: int = 128
-    prelogin_work_per_second: float = 16.0
-    # After login.
-    max_message_size: int = 16 * 1024 * 1024  # binary uploads, only for roles that may upload
-    max_text_message: int = 64 * 1024  # JSON messages, and every frame of a viewer
-    messages_per_second: float = 50.0
-    flood_close_after: float = 2.0  # seconds over the rate before 1008
-    max_in_flight: int = 16  # concurrent requests per session
-    max_sessions: int = 16
-    max_sessions_per_client: int = 4
-    max_streams_per_session: int = 4
+    prelogin_work_burst: int = _setting(128, integer(16, 1_000_000))
+    prelogin_work_per_second: float = _setting(16.0, positive_number(1_000_000))
+    # After login. Binary uploads, only for roles that may upload:
+    max_message_size: int = _setting(16 * 1024 * 1024, integer(4096, 256 * 1024 * 1024))
+    # JSON messages, and every frame of a viewer.
+    max_text_message: int = _setting(64 * 1024, integer(4096, 16 * 1024 * 1024))
+    messages_per_second: float = _setting(50.0, positive_number(100000))
+    flood_close_after: float = _setting(2.0, positive_number(3600))  # seconds over, then 1008
+    max_in_flight: int = _setting(16, integer(1, 1024))  # concurrent requests per session
+    max_sessions: int = _setting(16, integer(1, 4096))
+    max_sessions_per_client: int = _setting(4, integer(1, 4096))
+    max_streams_per_session: int = _setting(4, integer(1, 256))
     # Calls that decode, encode or start a pipeline (thumbnails, snapshots, stream starts,
     # uploads), per client id over all its sessions: a burst, then a refill a second.
-    costly_calls_burst: int = 4
-    costly_calls_per_second: float = 2.0
+    costly_calls_burst: int = _setting(4, integer(1, 10_000))
+    costly_calls_per_second: float = _setting(2.0, positive_number(10_000))
     # What peers make the agent hold at once (messages being answered, picture decodes).
-    memory_budget: int = 128 * 1024 * 1024
+    memory_budget: int = _setting(128 * 1024 * 1024, integer(1024 * 1024, 64 * 1024**3))
     # Log lines about peers: a burst, then a refill a second, overall and per source.
-    log_burst: int = 40
-    log_lines_per_second: float = 1.0
-    log_burst_per_source: int = 10
+    log_burst: int = _setting(40, integer(1, 1_000_000))
+    log_lines_per_second: float = _setting(1.0, positive_number(100000))
+    log_burst_per_source: int = _setting(10, integer(1, 1_000_000))
 
 
 @dataclass(frozen=True)
 class BlocklistSettings:
-    threshold: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 900.0
-    decay: float = 900.0
-    max_entries: int = 4096
-    remind_every: float = 5.0
+    threshold: int = _setting(5, integer(1, 1000))
+    base_delay: float = _setting(1.0, positive_number(86400))
+    max_delay: float = _setting(900.0, positive_number(7 * 86400))
+    decay: float = _setting(900.0, positive_number(30 * 86400))
+    max_entries: int = _setting(4096, integer(1, 1_000_000))
+    remind_every: float = _setting(5.0, positive_number(86400))
 
 
 @dataclass(frozen=True)
@@ -105,140 +107,48 @@ class AgentConfig:
     devices: dict[str, Any] = field(default_factory=dict)
 
 
-# --- validators -----------------------------------------------------------------------------------
+class DeviceSections(Protocol):
+    """What config needs of the device registry (pi_agent.devices.registry.DeviceRegistry)."""
+
+    def schemas(self) -> Mapping[str, vol.Schema]:
+        """Each device section's schema, by its top-level key."""
+        ...
+
+    def check(self, sections: Mapping[str, Any], limits: Limits) -> list[str]:
+        """The problems across the validated sections (pins, ids, what the limits must fit)."""
+        ...
 
 
-def _number(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any], float]:
-    """A TOML int or float (not a bool, not a string) within bounds, as float."""
-
-    def validate(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise vol.Invalid("expected a number")
-        if minimum is not None and value < minimum:
-            raise vol.Invalid(f"must be at least {minimum:g}")
-        if maximum is not None and value > maximum:
-            raise vol.Invalid(f"must be at most {maximum:g}")
-        return float(value)
-
-    return validate
+# --- schemas --------------------------------------------------------------------------------------
 
 
-def _positive_number(maximum: float | None = None) -> Callable[[Any], float]:
-    base = _number(maximum=maximum)
-
-    def validate(value: Any) -> float:
-        number = base(value)
-        if number <= 0:
-            raise vol.Invalid("must be greater than 0")
-        return number
-
-    return validate
+def settings_schema(settings: type[Any]) -> vol.Schema:
+    """The schema of a settings dataclass: every field optional, with its default and check."""
+    return section(
+        {
+            vol.Optional(one.name, default=one.default): one.metadata["check"]
+            for one in dataclasses.fields(settings)
+        }
+    )
 
 
-def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    def validate(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise vol.Invalid("expected an integer")
-        if value < minimum:
-            raise vol.Invalid(f"must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            raise vol.Invalid(f"must be at most {maximum}")
-        return value
-
-    return validate
-
-
-def _text(max_length: int = 255) -> Callable[[Any], str]:
-    def validate(value: Any) -> str:
-        if not isinstance(value, str):
-            raise vol.Invalid("expected a string")
-        if not value.strip():
-            raise vol.Invalid("must not be empty")
-        if len(value) > max_length:
-            raise vol.Invalid(f"must be at most {max_length} characters")
-        return value
-
-    return validate
-
-
-_HOST = re.compile(r"^[A-Za-z0-9_.:%-]+$")
-
-
-def _host(value: Any) -> str:
-    text = _text(253)(value)
-    if not _HOST.match(text):
-        raise vol.Invalid(f"{text!r} is not a host name or IP address")
-    return text
-
-
-_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
-
-
-def _origin(value: Any) -> str:
-    text = _text(255)(value)
-    if not _ORIGIN.match(text):
-        raise vol.Invalid(f"{text!r} is not an origin like https://homeassistant.local:8123")
-    return text
-
-
-def _section(schema: dict[Any, Any]) -> vol.Schema:
-    # Absent section = all defaults; unknown keys are errors (a typo must not be ignored).
-    return vol.Schema(schema, extra=vol.PREVENT_EXTRA)
-
-
-AGENT_SCHEMA: Final = _section(
+AGENT_SCHEMA: Final = section(
     {
-        vol.Optional("name", default="Pi agent"): _text(64),
-        vol.Optional("listen_host", default="0.0.0.0"): _host,  # noqa: S104 - the agent serves the LAN
-        vol.Optional("port", default=8765): _integer(1, 65535),
-        vol.Optional("advertise_host"): _host,
+        vol.Optional("name", default="Pi agent"): text(64),
+        vol.Optional("listen_host", default="0.0.0.0"): host,  # noqa: S104 - the agent serves the LAN
+        vol.Optional("port", default=8765): integer(1, 65535),
+        vol.Optional("advertise_host"): host,
         vol.Optional("hardware", default="gpio"): vol.In(
             ["mock", "gpio"], msg="expected 'mock' or 'gpio'"
         ),
-        vol.Optional("state_dir", default="state"): _text(4096),
+        vol.Optional("state_dir", default="state"): text(4096),
         vol.Optional("zeroconf", default=True): bool,
     }
 )
-LIMITS_SCHEMA: Final = _section(
-    {
-        vol.Optional("login_timeout", default=5.0): _positive_number(3600),
-        vol.Optional("max_unauthenticated", default=32): _integer(1, 65535),
-        vol.Optional("max_unauthenticated_per_source", default=4): _integer(1, 65535),
-        vol.Optional("prelogin_max_frame", default=4096): _integer(1024, 65536),
-        vol.Optional("max_message_size", default=16 * 1024 * 1024): _integer(
-            4096, 256 * 1024 * 1024
-        ),
-        vol.Optional("messages_per_second", default=50.0): _positive_number(100000),
-        vol.Optional("prelogin_work_burst", default=128): _integer(16, 1_000_000),
-        vol.Optional("prelogin_work_per_second", default=16.0): _positive_number(1_000_000),
-        vol.Optional("max_text_message", default=64 * 1024): _integer(4096, 16 * 1024 * 1024),
-        vol.Optional("flood_close_after", default=2.0): _positive_number(3600),
-        vol.Optional("max_in_flight", default=16): _integer(1, 1024),
-        vol.Optional("max_sessions", default=16): _integer(1, 4096),
-        vol.Optional("max_sessions_per_client", default=4): _integer(1, 4096),
-        vol.Optional("max_streams_per_session", default=4): _integer(1, 256),
-        vol.Optional("costly_calls_burst", default=4): _integer(1, 10_000),
-        vol.Optional("costly_calls_per_second", default=2.0): _positive_number(10_000),
-        vol.Optional("memory_budget", default=128 * 1024 * 1024): _integer(
-            1024 * 1024, 64 * 1024 * 1024 * 1024
-        ),
-        vol.Optional("log_burst", default=40): _integer(1, 1_000_000),
-        vol.Optional("log_lines_per_second", default=1.0): _positive_number(100000),
-        vol.Optional("log_burst_per_source", default=10): _integer(1, 1_000_000),
-    }
-)
-BLOCKLIST_SCHEMA: Final = _section(
-    {
-        vol.Optional("threshold", default=5): _integer(1, 1000),
-        vol.Optional("base_delay", default=1.0): _positive_number(86400),
-        vol.Optional("max_delay", default=900.0): _positive_number(7 * 86400),
-        vol.Optional("decay", default=900.0): _positive_number(30 * 86400),
-        vol.Optional("max_entries", default=4096): _integer(1, 1_000_000),
-        vol.Optional("remind_every", default=5.0): _positive_number(86400),
-    }
-)
-SECURITY_SCHEMA: Final = _section(
-    {vol.Optional("allowed_origins", default=list): vol.All(list, [_origin])}
+LIMITS_SCHEMA: Final = settings_schema(Limits)
+BLOCKLIST_SCHEMA: Final = settings_schema(BlocklistSettings)
+SECURITY_SCHEMA: Final = section(
+    {vol.Optional("allowed_origins", default=list): vol.All(list, [origin])}
 )
 CORE_SCHEMAS: Final[dict[str, vol.Schema]] = {
     "agent": AGENT_SCHEMA,
@@ -251,41 +161,37 @@ CORE_SCHEMAS: Final[dict[str, vol.Schema]] = {
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_config(
-    config_dir: Path, device_modules: Sequence[DeviceModule] | None = None
-) -> AgentConfig:
+def load_config(config_dir: Path, devices: DeviceSections) -> AgentConfig:
     """Read ``config_dir/agent.toml`` and ``config_dir/agent_id``; raise ConfigError listing every
-    problem. ``device_modules`` defaults to :data:`pi_agent.devices.DEVICE_MODULES`."""
-    if device_modules is None:
-        from .devices import DEVICE_MODULES
-
-        device_modules = DEVICE_MODULES
+    problem. ``devices`` validates the device sections (pi_agent.devices.registry.REGISTRY, or
+    an empty registry for the core sections alone)."""
     problems: list[str] = []
     raw = _read_toml(config_dir / CONFIG_FILE)
     agent_id = _read_agent_id(config_dir / AGENT_ID_FILE, problems)
 
-    modules = {module.CONFIG_KEY: module for module in device_modules}
+    device_schemas = devices.schemas()
     for key in raw:
-        if key not in CORE_SCHEMAS and key not in modules:
-            known = ", ".join([*CORE_SCHEMAS, *modules])
+        if key not in CORE_SCHEMAS and key not in device_schemas:
+            known = ", ".join([*CORE_SCHEMAS, *device_schemas])
             problems.append(f"{key}: unknown section (known: {known})")
 
     core: dict[str, dict[str, Any]] = {}
     for key, schema in CORE_SCHEMAS.items():
-        validated = _validate(schema, raw.get(key, {}), key, problems)
+        validated = validate(schema, raw.get(key, {}), key, problems)
         core[key] = validated if validated is not None else schema({})
 
-    devices: dict[str, Any] = {}
-    for key, module in modules.items():
+    sections: dict[str, Any] = {}
+    for key, schema in device_schemas.items():
         if key in raw:
-            validated = _validate(module.CONFIG_SCHEMA, raw[key], key, problems)
+            validated = validate(schema, raw[key], key, problems)
             if validated is not None:
-                devices[key] = validated
+                sections[key] = validated
 
-    _check_blocklist(core["blocklist"], problems)
-    _check_pins(modules, devices, problems)
-    _check_device_ids(modules, devices, problems)
-    _check_upload_fits(core["limits"], devices, problems)
+    limits = Limits(**core["limits"])
+    blocklist = BlocklistSettings(**core["blocklist"])
+    if blocklist.max_delay < blocklist.base_delay:
+        problems.append("blocklist.max_delay: must be at least blocklist.base_delay")
+    problems.extend(devices.check(sections, limits))
     if problems:
         raise ConfigError(problems)
 
@@ -305,10 +211,10 @@ def load_config(
             state_dir=state_dir,
             zeroconf=agent["zeroconf"],
         ),
-        limits=Limits(**core["limits"]),
-        blocklist=BlocklistSettings(**core["blocklist"]),
+        limits=limits,
+        blocklist=blocklist,
         security=Security(allowed_origins=tuple(core["security"]["allowed_origins"])),
-        devices=devices,
+        devices=sections,
     )
 
 
@@ -334,106 +240,13 @@ _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def _read_agent_id(path: Path, problems: list[str]) -> str:
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        content = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         problems.append(f"{path.name}: missing in {path.parent} (run `pi-agent init`)")
         return ""
     except (OSError, UnicodeDecodeError) as err:
         problems.append(f"{path.name}: cannot read: {getattr(err, 'strerror', None) or err}")
         return ""
-    if not _AGENT_ID.match(text):
+    if not _AGENT_ID.match(content):
         problems.append(f"{path.name}: expected 1-64 letters, digits, '-' or '_'")
-    return text
-
-
-def format_path(prefix: str, path: Sequence[Any]) -> str:
-    """``("light", 1, "pin")`` -> ``light[1].pin``."""
-    text = prefix
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _validate(schema: vol.Schema, value: Any, prefix: str, problems: list[str]) -> Any:
-    try:
-        return schema(value)
-    except vol.MultipleInvalid as err:
-        for one in err.errors:
-            problems.append(f"{format_path(prefix, one.path)}: {one.error_message}")
-    except vol.Invalid as err:
-        problems.append(f"{format_path(prefix, err.path)}: {err.error_message}")
-    return None
-
-
-def _check_blocklist(blocklist: dict[str, Any], problems: list[str]) -> None:
-    if blocklist["max_delay"] < blocklist["base_delay"]:
-        problems.append("blocklist.max_delay: must be at least blocklist.base_delay")
-
-
-def _qualify(key: str, path: str) -> str:
-    """Module key paths may or may not start with their section key; report them with it."""
-    if path == key or path.startswith((f"{key}.", f"{key}[")):
-        return path
-    return f"{key}{path}" if path.startswith("[") else f"{key}.{path}"
-
-
-def _check_upload_fits(
-    limits: dict[str, Any], devices: dict[str, Any], problems: list[str]
-) -> None:
-    """A picture upload travels in one message: a cap below it would close the session."""
-    frame = devices.get("frame")
-    if not isinstance(frame, dict) or "max_upload_bytes" not in frame:
-        return
-    needed = frame["max_upload_bytes"] + UPLOAD_HEADER_ROOM
-    if limits["max_message_size"] < needed:
-        problems.append(
-            f"limits.max_message_size: {limits['max_message_size']} is smaller than an upload of "
-            f"frame.max_upload_bytes ({frame['max_upload_bytes']}) plus its header; "
-            f"make it at least {needed}"
-        )
-    # Held twice while it is handled (its frame and its payload): a budget below that refuses
-    # every upload of the largest allowed size.
-    if limits["memory_budget"] < 2 * needed:
-        problems.append(
-            f"limits.memory_budget: {limits['memory_budget']} cannot hold an upload of "
-            f"frame.max_upload_bytes ({frame['max_upload_bytes']}) while it is handled; "
-            f"make it at least {2 * needed}"
-        )
-
-
-def _check_pins(
-    modules: dict[str, DeviceModule], devices: dict[str, Any], problems: list[str]
-) -> None:
-    owners: dict[int, str] = {}
-    for key, section in devices.items():
-        for path, pin in modules[key].used_pins(section):
-            where = _qualify(key, path)
-            if pin in owners:
-                problems.append(f"{where}: BCM pin {pin} is already used by {owners[pin]}")
-            else:
-                owners[pin] = where
-
-
-def _check_device_ids(
-    modules: dict[str, DeviceModule], devices: dict[str, Any], problems: list[str]
-) -> None:
-    """Device ids are unique across modules: a list section (``[[light]]``) makes one device per
-    entry, named by its ``id``; any other section is one device with its module's ``DEVICE_ID``."""
-    owners: dict[str, str] = {"system": "the system device"}
-    listed: list[tuple[str, str]] = []
-    for key, section in devices.items():
-        if isinstance(section, list):
-            for index, entry in enumerate(section):
-                if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
-                    listed.append((f"{key}[{index}].id", entry["id"]))
-        else:
-            device_id = str(getattr(modules[key], "DEVICE_ID", key))
-            owners.setdefault(device_id, f"the [{key}] device")
-    for where, device_id in listed:
-        if device_id in owners:
-            problems.append(f"{where}: id {device_id!r} is already used by {owners[device_id]}")
-        else:
-            owners[device_id] = where
+    return content

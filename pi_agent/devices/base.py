@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import voluptuous as vol
 from pi_secure_ws_protocol.const import Role
 
+from pi_agent.errors import DeviceError as DeviceError  # noqa: PLC0414 - re-exported
+from pi_agent.errors import Refused as Refused  # noqa: PLC0414 - for the devices
 from pi_agent.memory_budget import MemoryBudget
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,17 +59,6 @@ class StreamResult:
 
 ActionResult = Mapping[str, Any] | BinaryResult | StreamResult | None
 Handler = Callable[[dict[str, Any], CallContext], Awaitable[ActionResult]]
-
-
-class DeviceError(Exception):
-    """The hardware failed: reported to the caller as ``device_error``."""
-
-
-class Refused(Exception):
-    """The device understood the request and says no (over a limit, rain delay...).
-
-    The message is shown to the user as it is, so it says why.
-    """
 
 
 @dataclass(frozen=True)

@@ -53,14 +53,23 @@ class Relay:
     """One relay output. ``on`` is what it was last switched to; after a failed "off" it stays
     True (the relay may still be on), and ``failed`` says why."""
 
-    def __init__(self, label: str, pin: int, output: Any, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        label: str,
+        pin: int,
+        output: Any,
+        lock: threading.Lock,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.pin = pin
         self._output = output
         self._lock = lock
         self.on = False
         self.failed: str | None = None
-        self.last_change = -math.inf  # time.monotonic() of the last real change
+        self._clock = clock
+        self.last_change = -math.inf  # clock() (monotonic) of the last real change
         self.refuse_on: Callable[[], str | None] = lambda: None
         self.switch_count = 0
 
@@ -83,7 +92,7 @@ class Relay:
                     error = err
                     continue
                 if self.on != on:
-                    self.last_change = time.monotonic()
+                    self.last_change = self._clock()
                     self.switch_count += 1
                 self.on = on
                 self.failed = None
@@ -127,8 +136,10 @@ class DeadlineGuard:
         *,
         grace: float = GUARD_GRACE,
         period: float = GUARD_PERIOD,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pump = pump
+        self._clock = clock
         self._zones = zones
         self._lag = lag
         self._grace = grace
@@ -176,7 +187,7 @@ class DeadlineGuard:
     def _watch(self) -> None:
         while not self._stop.wait(self._period):
             try:
-                self.check(time.monotonic())
+                self.check(self._clock())
             except Exception:  # the guard must outlive any bug of its own
                 _LOGGER.exception("relay deadline guard: check failed")
 

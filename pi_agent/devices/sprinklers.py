@@ -1,54 +1,36 @@
 """The fail-safe sprinkler controller: zone valves, an optional pump or master valve, a FIFO queue.
 
 One device, ``sprinklers``, owns every zone relay so it can enforce ``max_concurrent`` and the
-pump sequencing. All relay writes happen in one synchronous scheduling pass (``_advance``), run by
-the action handlers and by a supervisor task that sleeps until the next deadline on the monotonic
-clock. So a zone turns off on time with no client connected, and any exception inside a pass
-switches every relay off (fail safe) before it is reported.
-
-Pump and master valve (``[sprinklers.pump]``, ``type``):
-
-- ``"pump"``: a pump must never run against closed valves (dead-heading). The zone valve opens
-  first and the pump starts ``lead`` seconds later; at the end the pump stops first and the last
-  valve closes ``lag`` seconds later, while the pump spins down.
-- ``"master_valve"``: the master valve opens first and the zone valve ``lead`` seconds later; at the
-  end the zone valve closes first and the master valve ``lag`` seconds after the last one.
-
-Either way ``lead`` is the gap between the two relays switching on and ``lag`` the gap between
-them switching off; the relay runs while any zone runs. A zone's run time counts from its valve
-opening. ``queue_delay`` is the pause between a valve closing and the next queued zone opening.
-
-Limits that repetition cannot extend: re-sending ``run`` to an open zone sets its timer anew but
-never past ``max_seconds`` of continuous opening (nor past the day's ``max_seconds_per_day``, when
-set, which is counted across runs and restarts); a relay switches on no sooner than
-``min_switch_interval`` after its last change, so clients fighting over a zone cannot make it
-chatter (switching off is never delayed). On stop and on a fault the pump (or master valve) goes
-off first and the valves ``lag`` seconds later. A ``DeadlineGuard`` thread (relays.py) holds every
-relay's deadline and switches everything off if the event loop misses one.
+pump sequencing. This module is its shell: action handlers, state, persistence and the fail
+safe. Its config is sprinkler_config.py, its relays and their deadline guard sprinkler_relays.py,
+what it has planned sprinkler_plan.py, and what to switch when sprinkler_schedule.py: pure
+functions of (now, plan) that this shell runs in one synchronous scheduling pass (``_advance``)
+from the action handlers and from a supervisor task that sleeps until the next deadline. So a zone
+turns off on time with no client connected, and any exception inside a pass switches every relay
+off (fail safe) before it is reported. The time comes only from the injected ``Clock``.
 
 While a rain delay is set, ``run`` is refused with the reason and queued runs wait in the queue;
-zones already running finish their run. The rain delay is kept in ``STATE_DIR/sprinklers.json`` so
-a restart does not forget it.
+zones already running finish their run. The rain delay and the day's watering are kept in
+``STATE_DIR/sprinklers.json`` (watering_ledger.py) so a restart forgets neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import math
-import threading
-import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import voluptuous as vol
+from pi_secure_ws_protocol.devices.kinds import DeviceKind
+from pi_secure_ws_protocol.devices.sprinklers import DEVICE_ID, SprinklerAction
 
+from pi_agent.devices import sprinkler_plan
+from pi_agent.devices import sprinkler_schedule as schedule
 from pi_agent.devices.base import (
     Action,
     ActionResult,
@@ -58,279 +40,77 @@ from pi_agent.devices.base import (
     DeviceError,
     Refused,
 )
-from pi_agent.devices.gpio import bcm_pin, boolean, build_output, display_name, seconds, slug
-from pi_agent.devices.relays import (
-    DeadlineGuard,
-    Relay,
-    RelayError,
-    switch_all_off,
+from pi_agent.devices.gpio import seconds
+from pi_agent.devices.relays import Relay, RelayError
+from pi_agent.devices.sprinkler_config import (
+    CONFIG_KEY,
+    CONFIG_SCHEMA,
+    LONGEST_RUN,
+    ControllerSettings,
+    iso,
+    parse_until,
+    used_pins,
 )
-from pi_agent.devices.watering_ledger import WateringLedger
+from pi_agent.devices.sprinkler_plan import Now, Plan
+from pi_agent.devices.sprinkler_relays import SYSTEM_CLOCK, Clock, SprinklerRelays
+from pi_agent.devices.sprinkler_schedule import Switch
+from pi_agent.devices.watering_ledger import WateringLedger, save_rain_delay, saved_rain_delay
 from pi_agent.state_store import StateStore
+
+__all__ = [
+    "CONFIG_KEY",
+    "CONFIG_SCHEMA",
+    "SYSTEM_CLOCK",
+    "Clock",
+    "SprinklerController",
+    "create",
+    "used_pins",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
-CONFIG_KEY: Final = "sprinklers"
-DEVICE_ID: Final = "sprinklers"
 STATE_FILE_NAME: Final = "sprinklers.json"
-_RAIN_DELAY_KEY: Final = "rain_delay_until"
-PUMP_TYPES: Final = ("pump", "master_valve")
-MAX_ZONES: Final = 32
-# One day: longer than any sensible run, short enough to catch a typo of minutes for seconds.
-LONGEST_RUN: Final = 86400.0
-DEFAULT_RUN: Final = 600.0
-# The supervisor never sleeps less than this: a deadline may be met this late, never a busy loop.
-_MIN_SLEEP: Final = 0.005
 # A pass settles in a handful of steps; more means a scheduling bug, which the fail safe handles.
 _MAX_STEPS_PER_PASS: Final = 1000
 
 
-def _whole_number(minimum: int, maximum: int) -> Any:
-    def validate(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise vol.Invalid(f"must be a whole number {minimum}-{maximum}, got {value!r}")
-        if not minimum <= value <= maximum:
-            raise vol.Invalid(f"must be {minimum}-{maximum}, got {value}")
-        return value
-
-    return validate
-
-
-_PUMP_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required("pin"): bcm_pin,
-        vol.Optional("name"): display_name,
-        vol.Optional("type", default="pump"): vol.In(
-            PUMP_TYPES, msg=f"must be one of: {', '.join(PUMP_TYPES)}"
-        ),
-        vol.Optional("active_high", default=True): boolean,
-        vol.Optional("lead", default=1.0): seconds(0.0, 60.0),
-        vol.Optional("lag", default=1.0): seconds(0.0, 60.0),
-    }
-)
-
-_ZONE_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required("id"): slug,
-        vol.Optional("name"): display_name,
-        vol.Required("pin"): bcm_pin,
-        vol.Optional("default_seconds"): seconds(0.0, LONGEST_RUN, min_included=False),
-        vol.Optional("max_seconds"): seconds(0.0, LONGEST_RUN, min_included=False),
-        vol.Optional("max_seconds_per_day"): seconds(0.0, LONGEST_RUN, min_included=False),
-        vol.Optional("active_high", default=True): boolean,
-    }
-)
-
-
-def _check_controller(section: dict[str, Any]) -> dict[str, Any]:
-    """Cross-field rules: unique zone ids, and run times within the global cap."""
-    global_max = section["max_run_seconds"]
-    seen: set[str] = set()
-    for index, zone in enumerate(section["zone"]):
-        if zone["id"] in seen:
-            raise vol.Invalid(
-                f"id {zone['id']!r} is used by another zone", path=["zone", index, "id"]
-            )
-        seen.add(zone["id"])
-        zone.setdefault("name", zone["id"])
-        zone_max = zone.get("max_seconds", global_max)
-        if zone_max > global_max:
-            raise vol.Invalid(
-                f"{zone_max:g} is above max_run_seconds ({global_max:g})",
-                path=["zone", index, "max_seconds"],
-            )
-        zone.setdefault("default_seconds", min(DEFAULT_RUN, zone_max))
-        if zone["default_seconds"] > zone_max:
-            limit = "this zone's max_seconds" if "max_seconds" in zone else "max_run_seconds"
-            raise vol.Invalid(
-                f"{zone['default_seconds']:g} is above {limit} ({zone_max:g})",
-                path=["zone", index, "default_seconds"],
-            )
-    pump = section.get("pump")
-    if pump is not None:
-        pump.setdefault("name", "Pump" if pump["type"] == "pump" else "Master valve")
-    return section
-
-
-CONFIG_SCHEMA: Final = vol.Schema(
-    vol.All(
-        {
-            vol.Optional("max_concurrent", default=1): _whole_number(1, MAX_ZONES),
-            vol.Optional("max_run_seconds", default=3600.0): seconds(
-                0.0, LONGEST_RUN, min_included=False
-            ),
-            vol.Optional("queue_delay", default=0.0): seconds(0.0, 3600.0),
-            # Two clients fighting over a zone cannot make its relay chatter: a relay switches
-            # on no sooner than this after its last change (off is never delayed).
-            vol.Optional("min_switch_interval", default=1.0): seconds(0.0, 60.0),
-            vol.Optional("max_seconds_per_day"): seconds(0.0, LONGEST_RUN, min_included=False),
-            vol.Optional("pump"): _PUMP_SCHEMA,
-            vol.Required("zone"): vol.All(
-                [_ZONE_SCHEMA],
-                vol.Length(
-                    min=1,
-                    max=MAX_ZONES,
-                    msg=f"needs 1-{MAX_ZONES} [[sprinklers.zone]] tables",
-                ),
-            ),
-        },
-        _check_controller,
-    )
-)
-
-
-def used_pins(section: Mapping[str, Any]) -> list[tuple[str, int]]:
-    pins = [
-        (f"sprinklers.zone[{index}].pin", zone["pin"])
-        for index, zone in enumerate(section.get("zone", []))
-    ]
-    if section.get("pump") is not None:
-        pins.append(("sprinklers.pump.pin", section["pump"]["pin"]))
-    return pins
-
-
-def create(section: Mapping[str, Any], ctx: DeviceContext) -> list[Device]:
+def create(
+    section: Mapping[str, Any], ctx: DeviceContext, *, clock: Clock = SYSTEM_CLOCK
+) -> list[Device]:
     """Build the controller with every relay off."""
-    config = CONFIG_SCHEMA(dict(section))  # idempotent; fills the defaults of a raw section
-    return [SprinklerController(config, ctx.pin_factory, ctx.state_dir / STATE_FILE_NAME)]
+    settings = ControllerSettings.from_config(section)  # idempotent; fills a raw section's defaults
+    return [SprinklerController(settings, ctx.pin_factory, ctx.state_dir / STATE_FILE_NAME, clock)]
 
 
 @dataclass(frozen=True)
 class _Zone:
-    id: str
-    name: str
-    default_seconds: float
-    max_seconds: float
-    # Says which limit max_seconds comes from, for the refusal message.
-    limit_source: str
-    max_seconds_per_day: float | None
-    relay: Relay
-
-
-class _Phase(enum.Enum):
-    STARTING = "starting"  # waiting for the master valve's lead before the zone valve opens
-    OPEN = "open"  # zone valve open, deadline running
-    CLOSING = "closing"  # deadline passed, valve open while the pump stops (the lag)
-
-
-@dataclass
-class _Run:
-    zone: _Zone
-    seconds: float
-    phase: _Phase = _Phase.STARTING
-    open_at: float = 0.0  # STARTING: when the valve may open
-    opened_at: float = 0.0
-    deadline: float = 0.0  # OPEN: when the run ends
-    ends_at: datetime | None = None  # the deadline on the wall clock, for clients
-    stop_requested: bool = False
-    close_at: float = 0.0  # CLOSING: when the valve closes
-    # OPEN: the latest deadline re-sending `run` may set (max continuous time, the day's cap).
-    limit_at: float = math.inf
-
-    def due(self, now: float) -> bool:
-        return self.phase is _Phase.OPEN and (self.stop_requested or self.deadline <= now)
-
-
-@dataclass(frozen=True)
-class _Queued:
-    zone: _Zone
-    seconds: float
-
-
-def _parse_until(value: Any) -> datetime:
-    """An ISO 8601 date-time with a time zone, or seconds since the epoch."""
-    if isinstance(value, bool):
-        raise vol.Invalid("must be an ISO 8601 date-time with a time zone, or epoch seconds")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise vol.Invalid("must be a finite number of epoch seconds")
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError) as err:
-            raise vol.Invalid(f"epoch seconds out of range: {value!r}") from err
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as err:
-            raise vol.Invalid(f"not an ISO 8601 date-time: {value!r}") from err
-        if parsed.tzinfo is None:
-            raise vol.Invalid(
-                f"{value!r} has no time zone; add one, e.g. 2025-06-01T06:00:00+02:00 or ...Z"
-            )
-        return parsed.astimezone(UTC)
-    raise vol.Invalid("must be an ISO 8601 date-time with a time zone, or epoch seconds")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
+    relay: Relay  # tests look a zone's pin up as ``_zones[id].relay``
 
 
 class SprinklerController(Device):
     """Every zone, the pump, the queue and the rain delay, behind one device."""
 
-    kind = "sprinkler_controller"
+    kind = DeviceKind.SPRINKLER_CONTROLLER
     stop_rank = 0
 
-    def __init__(self, config: Mapping[str, Any], pin_factory: Any, state_file: Path) -> None:
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        pin_factory: Any,
+        state_file: Path,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         super().__init__(DEVICE_ID, "Sprinklers")
-        self.max_concurrent: int = config["max_concurrent"]
-        self.max_run_seconds: float = config["max_run_seconds"]
-        self.queue_delay: float = config["queue_delay"]
-        self.min_switch_interval: float = config["min_switch_interval"]
-        self._relay_lock = threading.Lock()
-        self._zones: dict[str, _Zone] = {}
-        self._pump: Relay | None = None
-        self._pump_type = "pump"
-        self._lead = 0.0
-        self._lag = 0.0
-        relays: list[Relay] = []
+        self.settings = settings
+        self._clock = clock
         # Every relay is built (driven to its inactive level) before any state is read.
-        try:
-            pump = config.get("pump")
-            if pump is not None:
-                self._pump = self._build_relay(
-                    pin_factory, pump, "sprinklers.pump.pin", self._relay_lock
-                )
-                relays.append(self._pump)
-                self._pump_type = pump["type"]
-                self._lead = pump["lead"]
-                self._lag = pump["lag"]
-            for index, zone in enumerate(config["zone"]):
-                relay = self._build_relay(
-                    pin_factory, zone, f"sprinklers.zone[{index}].pin", self._relay_lock
-                )
-                relays.append(relay)
-                own_max = zone.get("max_seconds")
-                self._zones[zone["id"]] = _Zone(
-                    id=zone["id"],
-                    name=zone["name"],
-                    default_seconds=zone["default_seconds"],
-                    max_seconds=own_max if own_max is not None else self.max_run_seconds,
-                    limit_source="its max_seconds"
-                    if own_max is not None
-                    else "the controller's max_run_seconds",
-                    max_seconds_per_day=zone.get(
-                        "max_seconds_per_day", config.get("max_seconds_per_day")
-                    ),
-                    relay=relay,
-                )
-        except BaseException:
-            for relay in relays:
-                relay.hold()
-            raise
+        self._bank = SprinklerRelays(settings, pin_factory, clock.monotonic)
+        self._zones = {zone: _Zone(self._bank.valves[zone]) for zone in settings.zones}
+        self._pump = self._bank.pump
         self._store = StateStore(state_file)
-        self._guard = DeadlineGuard(
-            self._pump, [zone.relay for zone in self._zones.values()], self._lag
-        )
-        self._closing_until = -math.inf  # valves closing after the pump (fault path): no new run
-        self._valves_timer: asyncio.TimerHandle | None = None
-        self._ledger = WateringLedger(self._store, self._zones)
-        self._runs: list[_Run] = []  # started runs, oldest first
-        self._queue: deque[_Queued] = deque()
-        self._last_close = -math.inf
-        self._pump_on_since = -math.inf
-        self._pump_off_since = -math.inf
-        self._rain_delay_until = self._load_rain_delay()
+        self._guard = self._bank.guard
+        self._ledger = WateringLedger(self._store, self._zones, today=self._today)
+        self._plan = replace(Plan.initial(settings), rain_delay_until=self._load_rain_delay())
         self._fault: str | None = None
         self._dirty = False
         self._wake: asyncio.Event | None = None
@@ -338,20 +118,15 @@ class SprinklerController(Device):
         self._stopping = False
         self._actions = self._build_actions()
 
-    @staticmethod
-    def _build_relay(
-        pin_factory: Any, config: Mapping[str, Any], key: str, lock: threading.Lock
-    ) -> Relay:
-        output = build_output(
-            pin_factory, config["pin"], key=key, active_high=config["active_high"]
-        )
-        return Relay(config["name"], config["pin"], output, lock)
-
     def _relays(self) -> list[Relay]:
-        """The pump first: every "all off" switches it before the valves."""
-        return ([self._pump] if self._pump is not None else []) + [
-            zone.relay for zone in self._zones.values()
-        ]
+        """The pump first, then the valves."""
+        return self._bank.all()
+
+    def _now(self) -> Now:
+        return Now(self._clock.monotonic(), self._clock.wall())
+
+    def _today(self) -> date:
+        return self._clock.wall().astimezone().date()  # the Pi's own (local) day
 
     def _build_actions(self) -> dict[str, Action]:
         zone_ids = sorted(self._zones)
@@ -359,66 +134,30 @@ class SprinklerController(Device):
         run_seconds = seconds(0.0, LONGEST_RUN, min_included=False)
         actions = (
             Action(
-                "run",
+                SprinklerAction.RUN,
                 self._run,
                 vol.Schema({vol.Required("zone"): zone, vol.Optional("seconds"): run_seconds}),
             ),
-            Action("stop", self._stop_zone, vol.Schema({vol.Required("zone"): zone})),
-            Action("stop_all", self._stop_all),
-            Action("clear_queue", self._clear_queue),
+            Action(SprinklerAction.STOP, self._stop_zone, vol.Schema({vol.Required("zone"): zone})),
+            Action(SprinklerAction.STOP_ALL, self._stop_all),
+            Action(SprinklerAction.CLEAR_QUEUE, self._clear_queue),
             Action(
-                "set_rain_delay",
+                SprinklerAction.SET_RAIN_DELAY,
                 self._set_rain_delay,
-                vol.Schema({vol.Required("until"): _parse_until}),
+                vol.Schema({vol.Required("until"): parse_until}),
             ),
-            Action("clear_rain_delay", self._clear_rain_delay),
+            Action(SprinklerAction.CLEAR_RAIN_DELAY, self._clear_rain_delay),
         )
         return {action.name: action for action in actions}
 
     # -- Device interface
 
     def capabilities(self) -> dict[str, Any]:
-        return {
-            "zones": [
-                {
-                    "id": zone.id,
-                    "name": zone.name,
-                    "default_seconds": zone.default_seconds,
-                    "max_seconds": zone.max_seconds,
-                }
-                for zone in self._zones.values()
-            ],
-            "max_concurrent": self.max_concurrent,
-            "max_run_seconds": self.max_run_seconds,
-            "has_pump": self._pump is not None,
-        }
+        return self.settings.capabilities().to_wire()
 
     def state(self) -> dict[str, Any]:
-        now = time.monotonic()
-        runs = {run.zone.id: run for run in self._runs}
-        zones: dict[str, Any] = {}
-        for zone in self._zones.values():
-            run = runs.get(zone.id)
-            remaining: float | None = None
-            ends_at: datetime | None = None
-            if run is not None and run.phase is not _Phase.STARTING:
-                remaining = round(max(0.0, run.deadline - now), 1)
-                if run.phase is _Phase.CLOSING:
-                    remaining = 0.0
-                ends_at = run.ends_at
-            zones[zone.id] = {
-                "open": zone.relay.on,
-                "remaining": remaining,
-                "ends_at": _iso(ends_at),
-            }
-        return {
-            "zones": zones,
-            "queue": [{"zone": item.zone.id, "seconds": item.seconds} for item in self._queue],
-            "running": [run.zone.id for run in self._runs],
-            "pump": None if self._pump is None else self._pump.on,
-            "rain_delay_until": _iso(self._rain_delay_until),
-            "fault": self._fault,
-        }
+        plan = self._bank.observe(self._plan)
+        return sprinkler_plan.state(plan, self._clock.monotonic(), fault=self._fault).to_wire()
 
     def actions(self) -> Mapping[str, Action]:
         return self._actions
@@ -441,24 +180,8 @@ class SprinklerController(Device):
         already, self._stopping = self._stopping, True
         if already:
             return
-        now = time.monotonic()
-        self._account_open_runs(now)
-        self._runs.clear()
-        self._queue.clear()
-        pump_was_on = self._pump is not None and self._pump.on
-        failures = [] if self._pump is None else switch_all_off([self._pump])
-        zones = [zone.relay for zone in self._zones.values()]
-        if pump_was_on and self._lag > 0 and any(relay.on for relay in zones):
-            # The guard still holds the valves to the lag if this task is never resumed.
-            self._guard.publish({relay: now + self._lag for relay in zones if relay.on})
-            try:
-                await asyncio.sleep(self._lag)
-            finally:  # cancelled too: the valves close now rather than never
-                failures += switch_all_off(zones)
-        failures += switch_all_off(zones)
-        self._guard.stop()
-        for relay in self._relays():
-            relay.hold()
+        self._drop_plan()
+        failures = await self._bank.stop()
         for failure in failures:
             _LOGGER.error("sprinklers: %s", failure)
         supervisor, self._supervisor = self._supervisor, None
@@ -473,106 +196,45 @@ class SprinklerController(Device):
 
     async def _run(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        zone = self._zones[params["zone"]]
+        zone = self.settings.zones[params["zone"]]
         run_seconds: float = params.get("seconds", zone.default_seconds)
-        if run_seconds > zone.max_seconds:
-            raise Refused(
-                f"zone {zone.id!r} may run at most {zone.max_seconds:g} s ({zone.limit_source}); "
-                f"{run_seconds:g} s was asked"
-            )
-        if self._rain_delay_active():
-            raise Refused(
-                f"rain delay until {_iso(self._rain_delay_until)}: zone {zone.id!r} was not "
-                "started; clear the rain delay to water now"
-            )
-        now = time.monotonic()
-        active = next((run for run in self._runs if run.zone is zone), None)
-        if zone.max_seconds_per_day is not None and self._watered_left(zone, now) <= 0:
-            raise Refused(
-                f"zone {zone.id!r} has watered its max_seconds_per_day "
-                f"({zone.max_seconds_per_day:g} s) today"
-            )
-        if active is not None:
-            # Running again means "water for this long from now", but never past the run's
-            # limit: max_seconds of continuous opening, and the day's allowance.
-            active.seconds = run_seconds
-            if active.phase is not _Phase.STARTING:
-                active.phase = _Phase.OPEN
-                active.stop_requested = False
-                self._set_deadline(active, min(now + run_seconds, active.limit_at), now)
-        else:
-            for position, item in enumerate(self._queue, start=1):
-                if item.zone is zone:
-                    raise Refused(
-                        f"zone {zone.id!r} is already queued (position {position}); stop it to "
-                        "take it out of the queue"
-                    )
-            self._queue.append(_Queued(zone, run_seconds))
+        now = self._now()
+        self._plan = sprinkler_plan.run_zone(self._observed(), now, zone.id, run_seconds)
         self._fault = None
         self._changed()
-        active = next((run for run in self._runs if run.zone is zone), None)
-        result: dict[str, Any] = {"zone": zone.id, "seconds": run_seconds}
-        if active is not None:
-            result["status"] = "starting" if active.phase is _Phase.STARTING else "running"
-            result["ends_at"] = _iso(active.ends_at)
-            if active.phase is not _Phase.STARTING and active.deadline < now + run_seconds:
-                result["capped"] = True  # the run ends at its limit, sooner than asked
-        else:
-            result["status"] = "queued"
-            result["position"] = 1 + next(
-                index for index, item in enumerate(self._queue) if item.zone is zone
-            )
-        return result
+        return sprinkler_plan.run_answer(self._plan, now, zone.id, run_seconds).to_wire()
 
     async def _stop_zone(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        zone = self._zones[params["zone"]]
-        queued = [item for item in self._queue if item.zone is zone]
-        for item in queued:
-            self._queue.remove(item)
-        stopped = bool(queued)
-        for run in list(self._runs):
-            if run.zone is not zone:
-                continue
-            stopped = True
-            if run.phase is _Phase.STARTING:
-                self._runs.remove(run)
-            elif run.phase is _Phase.OPEN:
-                run.stop_requested = True
+        self._plan, stopped = sprinkler_plan.stop_zone(self._plan, params["zone"])
         self._changed()
-        return {"zone": zone.id, "stopped": stopped}
+        return {"zone": params["zone"], "stopped": stopped}
 
     async def _stop_all(self, _params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        self._queue.clear()
-        for run in list(self._runs):
-            if run.phase is _Phase.STARTING:
-                self._runs.remove(run)
-            elif run.phase is _Phase.OPEN:
-                run.stop_requested = True
+        self._plan = sprinkler_plan.stop_all(self._plan)
         self._changed()
         return None
 
     async def _clear_queue(self, _params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        cleared = len(self._queue)
-        self._queue.clear()
+        self._plan, cleared = sprinkler_plan.clear_queue(self._plan)
         self._changed()
         return {"cleared": cleared}
 
     async def _set_rain_delay(self, params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
         until: datetime = params["until"]
-        if until <= datetime.now(UTC):
-            raise Refused(f"the rain delay end {_iso(until)} is already past")
-        self._rain_delay_until = until
+        if until <= self._clock.wall():
+            raise Refused(f"the rain delay end {iso(until)} is already past")
+        self._plan = replace(self._plan, rain_delay_until=until)
         self._save_rain_delay()
         self._changed()
-        return {"rain_delay_until": _iso(until), "queued_runs_waiting": len(self._queue)}
+        return {"rain_delay_until": iso(until), "queued_runs_waiting": len(self._plan.queue)}
 
     async def _clear_rain_delay(self, _params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        self._rain_delay_until = None
+        self._plan = replace(self._plan, rain_delay_until=None)
         self._save_rain_delay()
         self._changed()
         return None
@@ -597,9 +259,9 @@ class SprinklerController(Device):
         while True:
             with contextlib.suppress(DeviceError):  # every relay is off already, and it is logged
                 self._advance()
-            self._publish_deadlines(time.monotonic())
+            self._publish_deadlines()
             try:
-                timeout = self._seconds_to_next_event(time.monotonic())
+                timeout = schedule.next_wake(self._now(), self._plan)
             except Exception as err:
                 self._fail_safe(err)
                 timeout = None
@@ -614,8 +276,7 @@ class SprinklerController(Device):
         if self._stopping:
             return
         # Only stop() may end the supervisor; without it no deadline is enforced, so close all.
-        self._runs.clear()
-        self._queue.clear()
+        self._plan = replace(self._plan, runs=(), queue=())
         self._all_off()
         reason = "cancelled" if task.cancelled() else repr(task.exception())
         _LOGGER.error("sprinkler supervisor ended (%s); every zone was switched off", reason)
@@ -631,21 +292,24 @@ class SprinklerController(Device):
         if self._stopping:
             return
         try:
-            now = time.monotonic()
+            now = self._now()
             if self._guard.tripped is not None:
                 # The guard switched everything off while this loop was stuck: drop the plan
                 # the relays no longer follow, then let them switch on again.
-                self._runs.clear()
-                self._queue.clear()
+                self._plan = replace(self._plan, runs=(), queue=())
                 reason = self._guard.acknowledge()
                 self._fault = (
                     f"the event loop stalled and {reason}; the deadline guard switched every "
                     "zone and the pump off"
                 )
                 self._dirty = True
+            plan = self._observed()
             for _ in range(_MAX_STEPS_PER_PASS):
-                if not self._step(now):
+                result = schedule.step(now, plan)
+                if result is None:
                     break
+                plan = self._apply(result)
+                self._plan = plan
                 self._dirty = True
             else:
                 raise RuntimeError("the scheduling pass did not settle")
@@ -653,144 +317,40 @@ class SprinklerController(Device):
             self._fail_safe(err)
             raise DeviceError(f"{err}; every zone and the pump were switched off") from err
         finally:
-            self._publish_deadlines(time.monotonic())
+            self._publish_deadlines()
             if self._dirty:
                 self._dirty = False
                 self.notify_state()
 
-    def _step(self, now: float) -> bool:
-        """Make the single most urgent change due at ``now``; False when nothing is due."""
-        if self._rain_delay_until is not None and not self._rain_delay_active():
-            self._rain_delay_until = None
+    def _apply(self, result: schedule.Step) -> Plan:
+        """Carry out one step's command; the plan it leads to (raises when a relay fails)."""
+        command = result.command
+        if isinstance(command, Switch):
+            changed_at = self._bank.switch(command)
+            if command.zone is not None and not command.on:
+                self._account({command.zone: command.opened_for})
+            return schedule.switched(result.plan, command, changed_at)
+        if command is not None:  # the rain delay ended
+            self._plan = result.plan
             self._save_rain_delay()
-            return True
-        pump = self._pump
-        # Stopping the pump comes before closing a valve, so it never pushes against one.
-        if pump is not None and pump.on and not self._pump_wanted(now):
-            pump.switch(False)
-            # From the pass's start, so that without a lag the valves close in this same pass.
-            self._pump_off_since = now
-            return True
-        for run in self._runs:
-            if run.due(now):
-                run.phase = _Phase.CLOSING
-                run.close_at = now
-                if self._pump_type == "pump" and not any(
-                    other.phase is _Phase.OPEN and not other.due(now) for other in self._runs
-                ):
-                    # The last valve stays open while the pump spins down.
-                    run.close_at = max(now, self._pump_off_since + self._lag)
-                return True
-        for run in self._runs:
-            if run.phase is _Phase.CLOSING and run.close_at <= now:
-                run.zone.relay.switch(False)
-                self._runs.remove(run)
-                self._last_close = now
-                self._account(run.zone, now - run.opened_at, now)
-                return True
-        for run in self._runs:
-            if run.phase is _Phase.STARTING and self._may_open(run, now):
-                if self._pump_type == "master_valve" and pump is not None and not pump.on:
-                    break  # the master valve opens first (below)
-                run.zone.relay.switch(True)
-                run.phase = _Phase.OPEN
-                # The pump's lead counts from when the valve really opened: earlier steps of
-                # this pass may have taken a while since ``now``.
-                run.opened_at = max(now, run.zone.relay.last_change)
-                limit = run.zone.max_seconds
-                if run.zone.max_seconds_per_day is not None:
-                    limit = min(limit, self._watered_left(run.zone, now))
-                run.limit_at = now + limit
-                self._set_deadline(run, now + min(run.seconds, limit), now)
-                return True
-        if self._can_admit(now):
-            item = self._queue.popleft()
-            run = _Run(item.zone, item.seconds, open_at=now)
-            if self._pump_type == "master_valve" and pump is not None:
-                master_since = self._pump_on_since if pump.on else now
-                run.open_at = max(now, master_since + self._lead)
-            self._runs.append(run)
-            return True
-        if (
-            pump is not None
-            and not pump.on
-            and self._pump_wanted(now)
-            and now >= pump.last_change + self.min_switch_interval
-        ):
-            pump.switch(True)
-            self._pump_on_since = max(now, pump.last_change)
-            return True
-        return False
+        return result.plan
 
-    def _pump_wanted(self, now: float) -> bool:
-        if self._pump_type == "pump":
-            # Only behind a valve that has been open for the lead time, and not one being stopped.
-            return any(
-                run.phase is _Phase.OPEN and not run.due(now) and run.opened_at + self._lead <= now
-                for run in self._runs
-            )
-        return bool(self._runs) or now < self._last_close + self._lag
-
-    def _may_open(self, run: _Run, now: float) -> bool:
-        return now >= max(run.open_at, run.zone.relay.last_change + self.min_switch_interval)
-
-    def _can_admit(self, now: float) -> bool:
-        return (
-            bool(self._queue)
-            and len(self._runs) < self.max_concurrent
-            and not self._rain_delay_active()
-            and now >= self._last_close + self.queue_delay
-            and now >= self._closing_until
-        )
-
-    def _seconds_to_next_event(self, now: float) -> float | None:
-        moments: list[float] = []
-        for run in self._runs:
-            if run.phase is _Phase.STARTING:
-                moments.append(
-                    max(run.open_at, run.zone.relay.last_change + self.min_switch_interval)
-                )
-            elif run.phase is _Phase.OPEN:
-                moments.append(run.deadline)
-                if self._pump_type == "pump" and self._pump is not None and not self._pump.on:
-                    moments.append(
-                        max(
-                            run.opened_at + self._lead,
-                            self._pump.last_change + self.min_switch_interval,
-                        )
-                    )
-            else:
-                moments.append(run.close_at)
-        if self._pump is not None and self._pump.on and not self._runs:
-            moments.append(self._last_close + self._lag)
-        if self._queue and len(self._runs) < self.max_concurrent and not self._rain_delay_active():
-            moments.append(max(self._last_close + self.queue_delay, self._closing_until))
-        pump = self._pump
-        if pump is not None and not pump.on and self._pump_type == "master_valve" and self._runs:
-            moments.append(pump.last_change + self.min_switch_interval)
-        if self._rain_delay_until is not None:
-            left = (self._rain_delay_until - datetime.now(UTC)).total_seconds()
-            moments.append(now + left)
-        if not moments:
-            return None
-        return max(_MIN_SLEEP, min(moments) - now)
-
-    def _set_deadline(self, run: _Run, deadline: float, now: float) -> None:
-        run.deadline = deadline
-        run.ends_at = datetime.now(UTC) + timedelta(seconds=deadline - now)
-
-    def _rain_delay_active(self) -> bool:
-        until = self._rain_delay_until
-        return until is not None and datetime.now(UTC) < until
+    def _observed(self) -> Plan:
+        """The plan with the relays' real levels and the day's ledger (both change under it)."""
+        watered = self._ledger.watered(z.id for z in self.settings.zones.values() if z.counts_daily)
+        self._plan = replace(self._bank.observe(self._plan), watered=watered)
+        return self._plan
 
     # -- fail safe
 
+    def _drop_plan(self) -> None:
+        """Account every open valve and forget runs and queue (stop and fault paths)."""
+        self._account(sprinkler_plan.open_for(self._observed(), self._clock.monotonic()))
+        self._plan = replace(self._plan, runs=(), queue=())
+
     def _fail_safe(self, err: BaseException) -> None:
         # Off first, the log after: a slow log handler must not keep a valve open.
-        now = time.monotonic()
-        self._account_open_runs(now)
-        self._runs.clear()
-        self._queue.clear()
+        self._drop_plan()
         failures = self._all_off()
         if isinstance(err, RelayError):
             _LOGGER.error("sprinklers: %s; every zone and the pump were switched off", err)
@@ -807,101 +367,31 @@ class SprinklerController(Device):
         self._dirty = True
 
     def _all_off(self) -> list[str]:
-        """The pump (or master valve) off now, the valves after its lag if it was on (at once
-        otherwise); one failing relay does not keep the others on. Returns the failures."""
-        pump = self._pump
-        pump_was_on = pump is not None and pump.on
-        failures = [] if pump is None else switch_all_off([pump])
-        zones = [zone.relay for zone in self._zones.values()]
-        if not (pump_was_on and self._lag > 0 and any(relay.on for relay in zones)):
-            return failures + switch_all_off(zones)
-        now = time.monotonic()
-        self._closing_until = now + self._lag
-        self._guard.publish({relay: now + self._lag for relay in zones if relay.on})
-        try:
-            self._valves_timer = asyncio.get_running_loop().call_later(
-                self._lag, self._close_valves_after_lag
-            )
-        except RuntimeError:  # no loop (start-up, tools): nothing would run the timer
-            failures += switch_all_off(zones)
+        """Every relay off in the safe order (the valves after the pump's lag); the failures."""
+        failures, closing_until = self._bank.all_off(self._valves_closed)
+        if closing_until is not None:
+            self._plan = replace(self._plan, closing_until=closing_until)
         return failures
 
-    def _close_valves_after_lag(self) -> None:
-        self._valves_timer = None
-        if self._stopping:
-            return  # stop() closes them
-        failures = switch_all_off(zone.relay for zone in self._zones.values())
+    def _valves_closed(self, failures: list[str]) -> None:
         for failure in failures:
             _LOGGER.error("sprinklers: %s", failure)
         if failures:
             self._fault = "; ".join([*([self._fault] if self._fault else []), *failures])
         self.notify_state()
 
-    def _publish_deadlines(self, now: float) -> None:
-        """Tell the guard thread the latest moment each relay that is on must be off."""
-        if self._stopping:
-            return
-        lag = self._lag
-        deadlines: dict[Relay, float] = {}
-        latest = self._last_close
-        for run in self._runs:
-            if run.phase is _Phase.STARTING:
-                end = max(run.open_at, now) + run.seconds + self.min_switch_interval
-            elif run.phase is _Phase.OPEN:
-                end = now if run.stop_requested else run.deadline
-            else:
-                end = run.close_at
-            latest = max(latest, end)
-            if run.zone.relay.on:
-                # A pump stops at the deadline and its valves close a lag later; a master valve
-                # closes a lag after its zone valves.
-                deadlines[run.zone.relay] = end + (lag if self._pump_type == "pump" else 0.0)
-        if self._pump is not None and self._pump.on:
-            deadlines[self._pump] = latest + (lag if self._pump_type == "master_valve" else 0.0)
-        if now < self._closing_until:
-            for zone in self._zones.values():
-                if zone.relay.on:
-                    deadlines[zone.relay] = self._closing_until
-        self._guard.publish(deadlines)
+    def _publish_deadlines(self) -> None:
+        self._bank.publish(self._plan)
 
-    # -- the day's watering (max_seconds_per_day)
+    # -- persistence: the day's watering (max_seconds_per_day) and the rain delay
 
-    def _watered_left(self, zone: _Zone, now: float) -> float:
-        """Seconds ``zone`` may still be open today (a running run counts as it goes)."""
-        if zone.max_seconds_per_day is None:
-            return math.inf
-        used = self._ledger.used(zone.id)
-        for run in self._runs:
-            if run.zone is zone and run.phase is not _Phase.STARTING:
-                used += max(0.0, now - run.opened_at)
-        return zone.max_seconds_per_day - used
-
-    def _account(self, zone: _Zone, opened_for: float, _now: float) -> None:
-        if zone.max_seconds_per_day is not None:
-            self._ledger.add(zone.id, opened_for)
-
-    def _account_open_runs(self, now: float) -> None:
-        for run in self._runs:
-            if run.phase is not _Phase.STARTING and run.zone.relay.on:
-                self._account(run.zone, now - run.opened_at, now)
-
-    # -- rain delay persistence
+    def _account(self, opened_for: Mapping[str, float]) -> None:
+        for zone, seconds_open in opened_for.items():
+            if self.settings.zones[zone].counts_daily:
+                self._ledger.add(zone, seconds_open)
 
     def _load_rain_delay(self) -> datetime | None:
-        value = self._store.get(_RAIN_DELAY_KEY)
-        if value is None:
-            return None
-        try:
-            until = _parse_until(value)
-        except vol.Invalid as err:
-            _LOGGER.warning("ignoring the saved rain delay %r: %s", value, err)
-            return None
-        return until if until > datetime.now(UTC) else None
+        return saved_rain_delay(self._store, self._clock.wall())
 
     def _save_rain_delay(self) -> None:
-        if self._rain_delay_until is None:
-            self._store.delete(_RAIN_DELAY_KEY)
-        else:
-            self._store.set(_RAIN_DELAY_KEY, _iso(self._rain_delay_until))
-        # Rare and worth keeping: written now, not coalesced.
-        self._store.flush()
+        save_rain_delay(self._store, self._plan.rain_delay_until)

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pi_secure_ws_protocol import errors
 from pi_secure_ws_protocol.const import Role
 from pi_secure_ws_protocol.scram import ClientExchange, ScramFailed, ServerExchange
 from pi_secure_ws_protocol.secret import normalize_secret
 from PIL import Image
 
-from pi_agent import cli, pki
-from pi_agent.config import load_config
+from pi_agent import cli, ctl, pki, provision
+from pi_agent.config import BlocklistSettings, Limits, Security
 from pi_agent.credentials import CredentialStore
+from pi_agent.errors import CliError, ProvisionError
 
 CBIND = b"\x02" * 32
 INIT_KEYS = {"host", "port", "fingerprint", "client_id", "secret", "agent_id", "name"}
@@ -106,7 +108,7 @@ def test_init_writes_private_files(config_dir: Path, pairing: dict[str, Any]) ->
 
 
 def test_init_config_is_valid_with_demo_devices(config_dir: Path, pairing: dict[str, Any]) -> None:
-    config = load_config(config_dir)
+    config = provision.read_config(config_dir)
     assert config.agent_id == pairing["agent_id"]
     assert config.agent.hardware == "mock"
     assert config.agent.port == 9443
@@ -125,11 +127,17 @@ def test_init_config_is_valid_with_demo_devices(config_dir: Path, pairing: dict[
             image.verify()
     text = (config_dir / "agent.toml").read_text()
     assert "# Seconds from TCP accept to a completed login" in text
+    # The template writes out the defaults, not other values.
+    assert (config.limits, config.blocklist, config.security) == (
+        Limits(),
+        BlocklistSettings(),
+        Security(),
+    )
 
 
 def test_init_on_a_pi_comments_the_devices_out(run: Run, config_dir: Path) -> None:
     run.ok("init", "--config-dir", config_dir, "--hardware", "gpio", "--json")
-    config = load_config(config_dir)
+    config = provision.read_config(config_dir)
     assert config.agent.hardware == "gpio"
     assert config.devices == {}
     text = (config_dir / "agent.toml").read_text()
@@ -158,16 +166,16 @@ def test_init_on_a_pi_camera_backend(
 
 def test_init_with_mock_pins_can_ask_for_the_real_camera(run: Run, config_dir: Path) -> None:
     run.ok("init", "--config-dir", config_dir, "--hardware", "mock", "--camera", "picamera2")
-    assert load_config(config_dir).devices["camera"]["backend"] == "picamera2"
+    assert provision.read_config(config_dir).devices["camera"]["backend"] == "picamera2"
 
 
 def test_is_raspberry_pi(tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
-    assert cli.is_raspberry_pi(model)
+    assert provision.is_raspberry_pi(model)
     model.write_bytes(b"QEMU Virtual Machine\x00")
-    assert not cli.is_raspberry_pi(model)
-    assert not cli.is_raspberry_pi(tmp_path / "missing")
+    assert not provision.is_raspberry_pi(model)
+    assert not provision.is_raspberry_pi(tmp_path / "missing")
 
 
 def test_init_refuses_to_overwrite(run: Run, config_dir: Path, pairing: dict[str, Any]) -> None:
@@ -382,25 +390,25 @@ def test_ctl_secret_file(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_text("ABCD-EFGH\n")
     path.chmod(0o600)
-    assert cli.read_secret(path) == "ABCD-EFGH"
+    assert ctl.read_secret(path) == "ABCD-EFGH"
     path.write_text("\n")
-    with pytest.raises(cli.CliError, match="empty"):
-        cli.read_secret(path)
-    with pytest.raises(cli.CliError, match="not found"):
-        cli.read_secret(tmp_path / "missing")
+    with pytest.raises(CliError, match="empty"):
+        ctl.read_secret(path)
+    with pytest.raises(CliError, match="not found"):
+        ctl.read_secret(tmp_path / "missing")
 
 
 def test_ctl_params() -> None:
-    assert cli.parse_params(["brightness=128", "on=true", "name=porch", "x=[1,2]", "t=1.5"]) == {
+    assert ctl.parse_params(["brightness=128", "on=true", "name=porch", "x=[1,2]", "t=1.5"]) == {
         "brightness": 128,
         "on": True,
         "name": "porch",
         "x": [1, 2],
         "t": 1.5,
     }
-    assert cli.parse_params(["msg=a=b"]) == {"msg": "a=b"}
-    with pytest.raises(cli.CliError, match="expected key=value"):
-        cli.parse_params(["novalue"])
+    assert ctl.parse_params(["msg=a=b"]) == {"msg": "a=b"}
+    with pytest.raises(CliError, match="expected key=value"):
+        ctl.parse_params(["novalue"])
 
 
 def test_ctl_bad_fingerprint_is_a_usage_error(run: Run) -> None:
@@ -419,6 +427,127 @@ def test_ctl_cannot_connect(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         status, _, err = run(
             "ctl", "--host", "127.0.0.1", "--port", str(port), "--fingerprint", "AB" * 32, "state"
         )
-    assert status == cli.EXIT_CANNOT_CONNECT
+    assert status == ctl.EXIT_CANNOT_CONNECT
     assert len(err.splitlines()) == 1
     assert "cannot connect" in err
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "line"),
+    [
+        (
+            errors.Blocked(12.4),
+            ctl.EXIT_BLOCKED,
+            "blocked by the agent after failed logins; retry in 12 s",
+        ),
+        (
+            errors.InvalidAuth("no"),
+            ctl.EXIT_INVALID_AUTH,
+            "invalid auth: the agent refused client id 'homeassistant' with this secret",
+        ),
+        (
+            errors.CertificateMismatch("AA", "BB"),
+            ctl.EXIT_CERTIFICATE_MISMATCH,
+            "certificate mismatch: pinned CA fingerprint AA, agent presented BB",
+        ),
+        (
+            errors.ServerAuthFailed("bad proof"),
+            ctl.EXIT_SERVER_AUTH_FAILED,
+            "the agent failed to prove it knows this client's verifier: not the real agent",
+        ),
+        (
+            errors.CannotConnect("refused"),
+            ctl.EXIT_CANNOT_CONNECT,
+            "cannot connect to gardenpi.local:8765: refused",
+        ),
+        (
+            errors.CommandError("refused", "rain delay"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: refused: rain delay",
+        ),
+        (
+            errors.CommandError("forbidden", "admin only"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: forbidden: admin only",
+        ),
+        (
+            errors.CommandError("device_error", "relay stuck"),
+            ctl.EXIT_COMMAND_ERROR,
+            "command failed: device_error: relay stuck",
+        ),
+        (errors.RequestTimeout("late"), ctl.EXIT_TIMEOUT, "the agent did not answer in time"),
+        (errors.ProtocolError("bad frame"), ctl.EXIT_PROTOCOL_ERROR, "protocol error: bad frame"),
+    ],
+)
+def test_ctl_failures_have_their_own_status(
+    error: errors.PiSecureWsError, status: int, line: str
+) -> None:
+    """classify() gives the meaning and the line; ctl only maps the meaning to its status."""
+    failure = ctl.failure(error, host="gardenpi.local", port=8765, client_id="homeassistant")
+    assert (failure.status, failure.lines) == (status, [line])
+
+
+# --- the modules behind the command line ---------------------------------------------------------
+
+
+def test_templates_are_package_data() -> None:
+    """init and install-service read their templates as package data: the wheel must carry each
+    (pyproject's package-data globs), or an installed agent cannot be set up."""
+    import fnmatch
+
+    from pi_agent import config_template, service_files
+
+    globs = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]["package-data"]["pi_agent"]
+    for name in (
+        config_template.CORE_TEMPLATE,
+        config_template.DEVICES_TEMPLATE,
+        service_files.UNIT_TEMPLATE,
+    ):
+        assert any(fnmatch.fnmatch(f"data/{name}", glob) for glob in globs), name
+        assert "@" in config_template.template(name)
+
+
+def test_a_leftover_placeholder_is_an_error() -> None:
+    from pi_agent.config_template import fill
+
+    assert fill("name = @NAME@\n", {"NAME": '"x"'}) == 'name = "x"\n'
+    with pytest.raises(ValueError, match="@PORT@"):
+        fill("name = @NAME@\nport = @PORT@\n", {"NAME": '"x"'})
+
+
+def test_init_gives_typed_details_and_refuses_to_overwrite(config_dir: Path) -> None:
+    agent = provision.init_agent(config_dir, host="10.0.0.7", port=9444, hardware="mock")
+    assert agent.hardware == "mock"
+    assert agent.pairing()["host"] == "10.0.0.7"
+    assert agent.pairing().keys() == INIT_KEYS
+    # An IP address goes into the certificate as one, not as a host name.
+    assert "10.0.0.7" in pki.leaf_info(config_dir).ip_addresses
+    assert provision.pairing(config_dir).fingerprint == agent.fingerprint
+    with pytest.raises(ProvisionError, match="--force"):
+        provision.init_agent(config_dir)
+
+
+@pytest.mark.parametrize(
+    ("module", "must_not_load"),
+    [
+        ("pi_agent.install_service", "pi_agent.cli"),
+        ("pi_agent.provision", "pi_agent.cli"),
+        ("pi_agent.config", "pi_agent.devices"),
+    ],
+)
+def test_modules_do_not_reach_back(module: str, must_not_load: str) -> None:
+    """The installer uses provision, not the command line; config knows no device module."""
+    import subprocess
+    import sys
+
+    prefix = f"{must_not_load}."
+    code = (
+        f"import sys, {module}\n"
+        f"print(sorted(m for m in sys.modules if (m + '.').startswith({prefix!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

@@ -12,8 +12,9 @@ from pi_agent.config import (
     ConfigError,
     Limits,
     Security,
-    load_config,
 )
+from pi_agent.config import load_config as load_with
+from pi_agent.devices.registry import NO_DEVICES, REGISTRY
 
 AGENT_ID = "0123456789abcdef0123456789abcdef"
 
@@ -57,7 +58,12 @@ def write_config(config_dir: Path, text: str, agent_id: str | None = AGENT_ID) -
 
 def load(config_dir: Path) -> AgentConfig:
     # The core sections do not depend on any device module.
-    return load_config(config_dir, device_modules=())
+    return load_with(config_dir, NO_DEVICES)
+
+
+def load_config(config_dir: Path) -> AgentConfig:
+    # With every device module of the registry.
+    return load_with(config_dir, REGISTRY)
 
 
 def problems_of(config_dir: Path) -> list[str]:
@@ -144,6 +150,20 @@ pin = 3
     assert any(p.startswith("security.allowed_origins[0]: ") for p in problems)
     assert any(p.startswith("lights: unknown section") for p in problems)
     assert len(problems) == 8
+
+
+def test_hosts_and_origins_are_checked(tmp_path: Path) -> None:
+    text = """
+[agent]
+advertise_host = "garden pi"
+[security]
+allowed_origins = ["https://ha.local:8123", "ftp://ha.local"]
+"""
+    assert problems_of(write_config(tmp_path / "c", text)) == [
+        "agent.advertise_host: 'garden pi' is not a host name or IP address",
+        "security.allowed_origins[1]: 'ftp://ha.local' is not an origin like "
+        "https://homeassistant.local:8123",
+    ]
 
 
 def test_section_of_the_wrong_type(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -39,9 +38,7 @@ from pi_secure_ws_protocol.devices import (
 )
 from pi_secure_ws_protocol.devices.wire import Fields
 from pi_secure_ws_protocol.errors import ProtocolError
-from pi_secure_ws_testing.agent import RunningAgent
-
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
+from pi_secure_ws_testing.agent import AgentFactory
 
 FLAGS = {"under_voltage": True, "freq_capped": False, "throttled": True, "soft_temp_limit": False}
 GPIO = {"factory": "LGPIOFactory", "chip": "/dev/gpiochip0", "chip_label": "pinctrl-rp1"}
@@ -523,7 +520,7 @@ def _assert_round_trip(kind: str, capabilities: Any, state: Any) -> None:
 
 
 async def test_a_real_agents_every_device_decodes_and_re_encodes_exactly(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(EVERY_KIND) as agent:
         client = await agent.connected_client()
@@ -574,7 +571,7 @@ async def test_a_real_agents_every_device_decodes_and_re_encodes_exactly(
 
 
 async def test_every_typed_params_object_passes_the_real_agents_schema(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(EVERY_KIND) as agent:
         kinds = {device.kind: device for device in agent.app.devices.values()}
@@ -635,7 +632,7 @@ def test_what_is_not_a_moment_is_refused(value: object) -> None:
 
 
 async def test_a_malformed_device_is_unusable_and_the_others_go_on(
-    agent_factory: Factory, caplog: pytest.LogCaptureFixture
+    agent_factory: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with agent_factory(EVERY_KIND) as agent:
         porch, relay = agent.app.devices["porch"], agent.app.devices["relay"]

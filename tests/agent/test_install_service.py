@@ -14,9 +14,11 @@ import pytest
 from pi_agent import install_service
 from pi_agent.credentials import CLIENTS_FILE
 from pi_agent.fsutil import check_private
+from pi_agent.install_system import find_pi_agent
+from pi_agent.installer import Installer
 
 STEP_COUNT = len(
-    install_service.Installer(
+    Installer(
         config_dir=Path("/c"),
         state_dir=Path("/s"),
         user="u",
@@ -100,7 +102,7 @@ def test_install_creates_config_state_unit_and_rules(
 
     # The unit names this environment's pi-agent and the target's (unprefixed) paths.
     unit = (root / "etc/systemd/system/pi-agent.service").read_text()
-    pi_agent = install_service.find_pi_agent()
+    pi_agent = find_pi_agent()
     assert f"ExecStart={pi_agent} run --config-dir /etc/pi-agent\n" in unit
     assert str(root) not in unit
     assert mode(root / "etc/systemd/system/pi-agent.service") == 0o644
@@ -238,3 +240,27 @@ def test_init_json_output_is_parsed_not_echoed(
     with pytest.raises(json.JSONDecodeError):
         json.loads(out)
     assert '"secret"' not in out
+
+
+def test_init_failure_is_one_clear_error(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "etc/pi-agent").write_text("a file where the configuration directory goes\n")
+    status, out, err = run(capsys, "--root", str(root))
+    assert status == 1
+    assert "Configuration /etc/pi-agent: FAILED: pi-agent init failed: " in out
+    assert err.startswith("pi-agent install-service: pi-agent init failed: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_unreadable_clients_stop_the_pairing_details(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "--root", str(root))
+    assert status == 0, err
+    (root / "etc/pi-agent" / CLIENTS_FILE).write_text("not json")
+    status, out, err = run(capsys, "--root", str(root))
+    assert status == 1
+    assert err.startswith("pi-agent install-service: could not read the pairing details: ")
+    assert CLIENTS_FILE in err
+    assert err.count("\n") == 1
+    assert "secret:" not in out

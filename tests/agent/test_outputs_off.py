@@ -14,133 +14,24 @@ import asyncio
 import math
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pi_secure_ws_protocol.client import AgentClient
 from pi_secure_ws_protocol.errors import PiSecureWsError
-from pi_secure_ws_testing.agent import make_config_dir
-from pi_secure_ws_testing.pins import PinLog
+from pi_secure_ws_testing.garden import BEDS, LAG, LAWN, PORCH, PUMP, Garden, make_garden
 from pi_secure_ws_testing.systemd import FakeSystemd
-
-from pi_agent.install_service import render_unit
-
-PUMP, LAWN, BEDS, PORCH = 19, 5, 6, 17
-LAG = 0.5
-ACTIVE_HIGH = {PUMP: True, LAWN: True, BEDS: False, PORCH: True}
-GARDEN = f"""
-[sprinklers]
-max_run_seconds = 600
-min_switch_interval = 0.5
-
-[sprinklers.pump]
-pin = {PUMP}
-lead = 0.2
-lag = {LAG}
-
-[[sprinklers.zone]]
-id = "lawn"
-pin = {LAWN}
-
-[[sprinklers.zone]]
-id = "beds"
-pin = {BEDS}
-active_high = false
-max_seconds = 1.5
-
-[[light]]
-id = "porch"
-pin = {PORCH}
-"""
-PI_AGENT = Path(sys.executable).parent / "pi-agent"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def figure(name: str, seconds: float) -> None:
     print(f"\nFIGURE {name}: {seconds:.3f} s")
 
 
-@dataclass
-class Garden:
-    tmp_path: Path
-    config_dir: Path
-    port: int
-    fingerprint: str
-    secret: str
-    pins: PinLog
-    env: dict[str, str]
-
-    def unit(self) -> FakeSystemd:
-        text = render_unit(
-            pi_agent=PI_AGENT, config_dir=self.config_dir, state_dir=self.config_dir / "state"
-        )
-        return FakeSystemd(text, self.tmp_path, self.env)
-
-    def client(self) -> AgentClient:
-        return AgentClient(
-            "127.0.0.1",
-            self.port,
-            client_id="homeassistant",
-            secret=self.secret,
-            fingerprint=self.fingerprint,
-        )
-
-    def run_agent(self) -> subprocess.Popen[bytes]:
-        """The agent alone, as ExecStart= runs it but without the unit around it."""
-        log = (self.tmp_path / "agent.log").open("ab")
-        return subprocess.Popen(
-            [str(PI_AGENT), "run", "--config-dir", str(self.config_dir)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-
-    def agent_pids(self, unit: FakeSystemd) -> set[int]:
-        return {event.pid for event in unit.find("started")}
-
-
 @pytest.fixture
 def garden(tmp_path: Path) -> Garden:
     return make_garden(tmp_path)
-
-
-def make_garden(tmp_path: Path) -> Garden:
-    """A paired config with a pump, two zones and a light, mirrored mock pins (also for
-    benchmarks/safety.py)."""
-    port = free_port()
-    config_dir = tmp_path / "agent"
-    fingerprint, secrets = make_config_dir(config_dir, GARDEN)
-    toml = config_dir / "agent.toml"
-    text = toml.read_text().replace("port = 8765", f"port = {port}")
-    toml.write_text(text.replace('hardware = "mock"', 'hardware = "mock"\nzeroconf = false'))
-    pin_log = tmp_path / "pins.log"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "PI_AGENT_FAULTS"}
-    }
-    env.update({"PI_AGENT_PIN_LOG": str(pin_log), "SDL_VIDEODRIVER": "dummy"})
-    return Garden(
-        tmp_path,
-        config_dir,
-        port,
-        fingerprint,
-        secrets["homeassistant"],
-        PinLog(pin_log, ACTIVE_HIGH),
-        env,
-    )
 
 
 @pytest.fixture
@@ -151,29 +42,16 @@ def stopping() -> Iterator[list[FakeSystemd]]:
         unit.stop()
 
 
-@pytest.fixture
-async def closing() -> AsyncIterator[list[AgentClient]]:
-    clients: list[AgentClient] = []
-    yield clients
-    for client in clients:
-        await client.close()
-
-
 async def started(garden: Garden, stopping: list[FakeSystemd]) -> FakeSystemd:
-    unit = garden.unit()
+    unit = await garden.start()
     stopping.append(unit)
-    unit.start()
-    await asyncio.to_thread(unit.wait_for, "ready")
     return unit
 
 
 async def watering(garden: Garden, closing: list[AgentClient], zone: str = "lawn") -> AgentClient:
-    client = garden.client()
+    """``closing`` is the shared fixture (tests/agent/conftest.py)."""
+    client = await garden.watering(zone)
     closing.append(client)
-    await client.connect()
-    await client.call("sprinklers", "run", {"zone": zone, "seconds": 600})
-    gpio = LAWN if zone == "lawn" else BEDS
-    await garden.pins.wait(lambda: garden.pins.on_now(PUMP) and garden.pins.on_now(gpio))
     return client
 
 

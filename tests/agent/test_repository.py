@@ -318,7 +318,6 @@ OVER_THE_LIMIT_TODAY = {
     "pi_agent/cli.py",
     "pi_agent/install_service.py",
     "pi_agent/config.py",
-    "pi_agent/devices/sprinklers.py",
     "pi_agent/devices/frame.py",
     "pi_agent/devices/camera.py",
     "pi_agent/devices/lights.py",

@@ -2,13 +2,13 @@
 
 Every pin change is recorded with its monotonic time by a MockFactory pin subclass, so the tests
 check the order and spacing of relay switching (valve before pump, lag before the valve closes)
-and that deadlines are kept with nobody calling.
+and that deadlines are kept with nobody calling. What only tests scheduling (queue, concurrency,
+queue delay, re-sent runs, chatter) runs on a fake clock in test_sprinkler_schedule.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import re
@@ -22,13 +22,16 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
+from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPWMPin
-from pi_secure_ws_protocol.const import Role
+from pi_secure_ws_testing.devices import call
+from pi_secure_ws_testing.waiting import wait_until
 
-from pi_agent.devices import sprinklers
-from pi_agent.devices.base import CallContext, Device, DeviceContext, DeviceError, Refused
+from pi_agent.devices import sprinkler_schedule, sprinklers
+from pi_agent.devices.base import DeviceContext, DeviceError, Refused
+from pi_agent.devices.sprinkler_config import ControllerSettings
+from pi_agent.devices.sprinkler_relays import SprinklerRelays
 
-CALLER = CallContext(client_id="test", role=Role.CONTROL, source="127.0.0.1")
 ZONE_PINS = {"lawn": 5, "beds": 6, "hedge": 13}
 PUMP_PIN = 19
 LEAD = 0.05
@@ -85,20 +88,6 @@ def section(*, pump: dict[str, Any] | None = None, **overrides: Any) -> dict[str
     return config
 
 
-async def call(device: Device, action: str, params: dict[str, Any] | None = None) -> Any:
-    """What the server does: validate with the action's schema, then run its handler."""
-    spec = device.actions()[action]
-    return await spec.handler(spec.schema(params or {}), CALLER)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
 class Rig:
     """A started controller on a recording mock factory; stopped at the end of a test."""
 
@@ -149,17 +138,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     rig = Rig(tmp_path)
     yield rig
     await rig.stop()
-
-
-def most_zones_open_at_once(events: list[PinEvent]) -> int:
-    zone_pins = set(ZONE_PINS.values())
-    open_now: set[int] = set()
-    most = 0
-    for event in events:
-        if event.pin in zone_pins:
-            (open_now.add if event.on else open_now.discard)(event.pin)
-            most = max(most, len(open_now))
-    return most
 
 
 async def test_every_relay_is_off_after_create(rig: Rig) -> None:
@@ -225,58 +203,6 @@ async def test_zone_default_run_time_applies_when_no_seconds_are_given(rig: Rig)
     await wait_until(lambda: not rig.is_on("lawn"))
 
 
-async def test_queued_runs_start_in_fifo_order_one_at_a_time(rig: Rig) -> None:
-    controller = await rig.start(section())
-    first = await call(controller, "run", {"zone": "hedge", "seconds": 0.15})
-    second = await call(controller, "run", {"zone": "lawn", "seconds": 0.15})
-    third = await call(controller, "run", {"zone": "beds", "seconds": 0.15})
-    assert first["status"] == "running"
-    assert (second["status"], second["position"]) == ("queued", 1)
-    assert (third["status"], third["position"]) == ("queued", 2)
-    assert controller.state()["queue"] == [
-        {"zone": "lawn", "seconds": 0.15},
-        {"zone": "beds", "seconds": 0.15},
-    ]
-
-    await wait_until(lambda: rig.on_pins() == [] and not controller.state()["queue"])
-    await wait_until(lambda: len(rig.events) == 6)
-    order = [(event.pin, event.on) for event in rig.events]
-    assert order == [
-        (ZONE_PINS["hedge"], True),
-        (ZONE_PINS["hedge"], False),
-        (ZONE_PINS["lawn"], True),
-        (ZONE_PINS["lawn"], False),
-        (ZONE_PINS["beds"], True),
-        (ZONE_PINS["beds"], False),
-    ]
-
-
-async def test_max_concurrent_lets_two_zones_run_together(rig: Rig) -> None:
-    controller = await rig.start(section(max_concurrent=2))
-    await call(controller, "run", {"zone": "lawn", "seconds": 0.2})
-    await call(controller, "run", {"zone": "beds", "seconds": 0.3})
-    third = await call(controller, "run", {"zone": "hedge", "seconds": 0.1})
-    assert third["status"] == "queued"
-    assert rig.is_on("lawn")
-    assert rig.is_on("beds")
-    assert not rig.is_on("hedge")
-    # The third starts when the first one's slot frees up, while the second still runs.
-    await wait_until(lambda: rig.is_on("hedge"))
-    assert not rig.is_on("lawn")
-    assert rig.is_on("beds")
-    await wait_until(lambda: rig.on_pins() == [])
-    assert most_zones_open_at_once(rig.events) == 2
-
-
-async def test_queue_delay_pauses_between_queued_zones(rig: Rig) -> None:
-    controller = await rig.start(section(queue_delay=0.2))
-    await call(controller, "run", {"zone": "lawn", "seconds": 0.1})
-    await call(controller, "run", {"zone": "beds", "seconds": 0.1})
-    await wait_until(lambda: rig.is_on("beds"))
-    gap = rig.switched(ZONE_PINS["beds"], True) - rig.switched(ZONE_PINS["lawn"], False)
-    assert gap >= 0.2
-
-
 async def test_pump_starts_after_the_valve_and_stops_before_it_closes(rig: Rig) -> None:
     controller = await rig.start(section(pump={}))
     await call(controller, "run", {"zone": "lawn", "seconds": 0.2})
@@ -293,17 +219,6 @@ async def test_pump_starts_after_the_valve_and_stops_before_it_closes(rig: Rig) 
     assert rig.switched(lawn, False) - rig.switched(PUMP_PIN, False) >= LAG
     assert rig.switched(PUMP_PIN, False) - rig.switched(lawn, True) >= 0.2
     assert controller.state()["pump"] is False
-
-
-async def test_pump_keeps_running_between_back_to_back_zones_of_two_slots(rig: Rig) -> None:
-    controller = await rig.start(section(pump={}, max_concurrent=2))
-    await call(controller, "run", {"zone": "lawn", "seconds": 0.15})
-    await call(controller, "run", {"zone": "beds", "seconds": 0.3})
-    await wait_until(lambda: rig.on_pins() == [])
-    pump_events = [event.on for event in rig.events if event.pin == PUMP_PIN]
-    assert pump_events == [True, False]
-    # The pump stopped before the last valve closed.
-    assert rig.switched(ZONE_PINS["beds"], False) - rig.switched(PUMP_PIN, False) >= LAG
 
 
 async def test_master_valve_opens_before_the_zone_and_closes_after_it(rig: Rig) -> None:
@@ -357,17 +272,6 @@ async def test_bad_run_parameters_name_the_key(rig: Rig) -> None:
         await call(controller, "run", {"zone": "lawn", "seconds": float("nan")})
     with pytest.raises(vol.Invalid, match=r"seconds"):
         await call(controller, "run", {"zone": "lawn", "seconds": 0})
-
-
-async def test_running_a_running_zone_restarts_its_timer(rig: Rig) -> None:
-    controller = await rig.start(section())
-    await call(controller, "run", {"zone": "lawn", "seconds": 0.2})
-    await asyncio.sleep(0.1)
-    extended = time.monotonic()
-    result = await call(controller, "run", {"zone": "lawn", "seconds": 0.3})
-    assert result["status"] == "running"
-    await wait_until(lambda: not rig.is_on("lawn"))
-    assert rig.switched(ZONE_PINS["lawn"], False) - extended >= 0.3
 
 
 async def test_a_zone_already_queued_is_refused(rig: Rig) -> None:
@@ -442,17 +346,6 @@ async def test_rain_delay_refuses_new_runs_and_holds_the_queue(rig: Rig) -> None
     await call(controller, "clear_rain_delay")
     assert controller.state()["rain_delay_until"] is None
     assert rig.is_on("beds")
-
-
-async def test_rain_delay_ends_by_itself_and_the_queue_resumes(rig: Rig) -> None:
-    controller = await rig.start(section())
-    await call(controller, "run", {"zone": "lawn", "seconds": 0.05})
-    await call(controller, "run", {"zone": "beds", "seconds": 0.1})
-    until = time.time() + 0.3
-    await call(controller, "set_rain_delay", {"until": until})  # epoch seconds
-    await wait_until(lambda: rig.is_on("beds"))
-    assert time.time() >= until
-    assert controller.state()["rain_delay_until"] is None
 
 
 @pytest.mark.parametrize(
@@ -570,6 +463,76 @@ async def test_failure_in_the_background_turns_every_zone_off(
     assert pushed[-1]["zones"]["lawn"]["open"] is False
 
 
+@pytest.mark.parametrize(
+    ("bug", "message"),
+    [
+        (lambda now, plan: 1 / 0, "division by zero"),
+        # A step that changes nothing but never says it is done: the pass must not spin.
+        (lambda now, plan: sprinkler_schedule.Step(plan, None), "did not settle"),
+    ],
+)
+async def test_a_scheduling_bug_switches_the_pump_then_every_valve_off(
+    rig: Rig,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    bug: Callable[[Any, Any], Any],
+    message: str,
+) -> None:
+    controller = await rig.start(section(pump={}))
+    await call(controller, "run", {"zone": "lawn", "seconds": 3})
+    await wait_until(lambda: rig.pin(PUMP_PIN).state == 1)
+    monkeypatch.setattr(sprinkler_schedule, "step", bug)
+    with caplog.at_level(logging.ERROR), pytest.raises(DeviceError, match=message):
+        await call(controller, "clear_queue")
+    assert rig.on_pins() == [ZONE_PINS["lawn"]]  # the pump is off; its valve closes after the lag
+    await wait_until(lambda: rig.on_pins() == [])
+    assert rig.switched(ZONE_PINS["lawn"], False) - rig.switched(PUMP_PIN, False) >= LAG
+    assert "scheduling failed" in caplog.text
+    assert message in controller.state()["fault"]
+
+
+async def test_the_supervisor_ending_unasked_switches_every_zone_off(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    controller = await rig.start(section())
+    await controller.start()  # a second start changes nothing
+    await call(controller, "run", {"zone": "lawn", "seconds": 3})
+    with caplog.at_level(logging.ERROR):
+        controller._supervisor.cancel()  # only stop() may end it
+        await wait_until(lambda: not rig.is_on("lawn"))
+    assert "sprinkler supervisor ended (cancelled)" in caplog.text
+    assert "the scheduler stopped" in controller.state()["fault"]
+    with pytest.raises(DeviceError, match="not running"):
+        await call(controller, "run", {"zone": "lawn"})
+    await controller.stop()
+    await controller.stop()  # a second stop changes nothing
+
+
+def test_a_relay_that_cannot_be_built_leaves_the_built_ones_held(tmp_path: Path) -> None:
+    factory = MockFactory(pin_class=MockPWMPin)
+    ctx = DeviceContext(pin_factory=factory, state_dir=tmp_path, mock=True, config_dir=tmp_path)
+    blocker = LED(ZONE_PINS["beds"], pin_factory=factory)
+    try:
+        with pytest.raises(DeviceError, match=r"sprinklers.zone\[1\].pin: cannot use GPIO6"):
+            sprinklers.create(section(), ctx)
+    finally:
+        blocker.close()
+    lawn = factory.pin(ZONE_PINS["lawn"])
+    assert (lawn.function, lawn.state) == ("output", 0)
+
+
+def test_switching_everything_off_without_an_event_loop_closes_the_valves_at_once() -> None:
+    config = ControllerSettings.from_config(section(pump={}))
+    bank = SprinklerRelays(config, MockFactory(pin_class=MockPWMPin), time.monotonic)
+    bank.valves["lawn"].switch(True)
+    assert bank.pump is not None
+    bank.pump.switch(True)
+    closed: list[list[str]] = []
+    assert bank.all_off(closed.append) == ([], None)  # no loop would run a lag timer
+    assert [relay.on for relay in bank.all()] == [False] * 4
+    assert closed == []
+
+
 async def test_actions_need_a_started_controller(tmp_path: Path) -> None:
     ctx = DeviceContext(
         pin_factory=MockFactory(pin_class=MockPWMPin),
@@ -632,24 +595,7 @@ def test_config_defaults_and_used_pins() -> None:
     ]
 
 
-# -- limits that repetition cannot extend, chatter, and the deadline guard
-
-
-async def test_re_sending_run_never_extends_the_continuous_cap(rig: Rig) -> None:
-    controller = await rig.start(section(min_switch_interval=0.0))
-    cap = 0.5
-    controller._zones["lawn"] = dataclasses.replace(controller._zones["lawn"], max_seconds=cap)
-    first = await call(controller, "run", {"zone": "lawn", "seconds": cap})
-    assert first["status"] == "running"
-    opened = rig.switched(ZONE_PINS["lawn"], True)
-    capped = False
-    while rig.is_on("lawn") and time.monotonic() < opened + 5:
-        answer = await call(controller, "run", {"zone": "lawn", "seconds": cap})
-        capped = capped or answer.get("capped", False)
-        await asyncio.sleep(0.05)
-    assert not rig.is_on("lawn"), "re-sending run kept the zone open"
-    assert capped
-    assert rig.switched(ZONE_PINS["lawn"], False) - opened < 5
+# -- the day's cap across a restart, and the deadline guard
 
 
 async def test_max_seconds_per_day_counts_every_run_and_survives_a_restart(rig: Rig) -> None:
@@ -668,23 +614,6 @@ async def test_max_seconds_per_day_counts_every_run_and_survives_a_restart(rig: 
     again = await rig.start(config)
     with pytest.raises(Refused, match="max_seconds_per_day"):
         await call(again, "run", {"zone": "lawn", "seconds": 1})
-
-
-async def test_min_switch_interval_stops_two_callers_from_chattering(rig: Rig) -> None:
-    controller = await rig.start(section(min_switch_interval=0.3))
-    begun = time.monotonic()
-    for _ in range(50):
-        await call(controller, "run", {"zone": "lawn", "seconds": 4})
-        await call(controller, "stop", {"zone": "lawn"})
-    burst = time.monotonic() - begun
-    lawn = [event for event in rig.events if event.pin == ZONE_PINS["lawn"]]
-    assert len(lawn) <= 2 * (int(burst / 0.3) + 2)
-    ons = [event.at for event in lawn if event.on]
-    offs = [event.at for event in lawn if not event.on]
-    # Never on sooner than the interval after the last change; "off" is never delayed.
-    for on_at in ons:
-        before = [at for at in offs if at < on_at]
-        assert not before or on_at - before[-1] >= 0.3
 
 
 async def test_deadline_guard_switches_off_while_the_loop_is_stuck(

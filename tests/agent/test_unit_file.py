@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pi_agent.install_service import InstallError, render_unit, unit_template
+from pi_agent.errors import InstallError
+from pi_agent.service_files import render_unit, unit_template
 
 MAX_EXPOSURE = 2.0
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")

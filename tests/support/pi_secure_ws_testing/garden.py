@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pi_secure_ws_protocol.client import AgentClient
 
-from pi_agent.install_service import render_unit
+from pi_agent.service_files import render_unit
 
 from .agent import free_port, make_config_dir
 from .pins import PinLog
