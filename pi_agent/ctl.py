@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pi_secure_ws_protocol.devices import DeviceInfo, WireModel
 from pi_secure_ws_protocol.errors import ErrorKind, PiSecureWsError, classify
 
 from .console import err, out, print_json
@@ -102,6 +103,8 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, WireModel | DeviceInfo):  # the protocol's typed devices: as sent
+        return value.to_wire()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, Mapping):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -16,87 +16,104 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import dig
+from .device import PiDevice
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
+)
+from .protocol.devices import (
+    CONTRACTS,
+    DeviceKind,
+    SprinklerCapabilities,
+    SprinklerState,
+    SystemCapabilities,
+    SystemState,
+)
+from .protocol.devices.system import SystemSensor, ThrottleFlags
 
 PARALLEL_UPDATES = 0
 
+StateT = TypeVar("StateT")
+CapabilitiesT = TypeVar("CapabilitiesT")
+
 
 @dataclass(frozen=True, kw_only=True)
-class PiBinarySensorDescription(BinarySensorEntityDescription):
-    kind: str
-    value_fn: Callable[[dict[str, Any]], bool | None]
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+class PiBinarySensorDescription(
+    BinarySensorEntityDescription, EntityRule, Generic[StateT, CapabilitiesT]
+):
+    """A flag read from one device kind's typed state."""
+
+    value_fn: Callable[[StateT], bool | None]
+    exists_fn: Callable[[CapabilitiesT], bool] = always
 
 
-def _flag(*path: str) -> Callable[[dict[str, Any]], bool | None]:
-    def value(state: dict[str, Any]) -> bool | None:
-        found = dig(state, *path)
-        return found if isinstance(found, bool) else None
+def _flag(
+    read: Callable[[ThrottleFlags], bool], *, since_boot: bool = False
+) -> Callable[[SystemState], bool | None]:
+    def value(state: SystemState) -> bool | None:
+        if state.throttled is None:
+            return None
+        return read(state.throttled.since_boot if since_boot else state.throttled.now)
 
     return value
 
 
-def _has_throttling(capabilities: dict[str, Any]) -> bool:
-    sensors = capabilities.get("sensors")
-    return not isinstance(sensors, list) or "throttled" in sensors
+_HAS_THROTTLING = listed_reading(SystemSensor.THROTTLED)
+SystemFlag = PiBinarySensorDescription[SystemState, SystemCapabilities]
 
-
-BINARY_SENSORS: tuple[PiBinarySensorDescription, ...] = (
-    PiBinarySensorDescription(
+BINARY_SENSORS: tuple[PiBinarySensorDescription[Any, Any], ...] = (
+    SystemFlag(
         key="under_voltage",
         translation_key="under_voltage",
-        kind=KIND_SYSTEM,
-        value_fn=_flag("throttled", "now", "under_voltage"),
-        exists_fn=_has_throttling,
+        kind=DeviceKind.SYSTEM,
+        value_fn=_flag(lambda flags: flags.under_voltage),
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiBinarySensorDescription(
+    SystemFlag(
         key="throttled",
         translation_key="throttled",
-        kind=KIND_SYSTEM,
-        value_fn=_flag("throttled", "now", "throttled"),
-        exists_fn=_has_throttling,
+        kind=DeviceKind.SYSTEM,
+        value_fn=_flag(lambda flags: flags.throttled),
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiBinarySensorDescription(
+    SystemFlag(
         key="freq_capped",
         translation_key="freq_capped",
-        kind=KIND_SYSTEM,
-        value_fn=_flag("throttled", "now", "freq_capped"),
-        exists_fn=_has_throttling,
+        kind=DeviceKind.SYSTEM,
+        value_fn=_flag(lambda flags: flags.freq_capped),
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiBinarySensorDescription(
+    SystemFlag(
         key="under_voltage_since_boot",
         translation_key="under_voltage_since_boot",
-        kind=KIND_SYSTEM,
-        value_fn=_flag("throttled", "since_boot", "under_voltage"),
-        exists_fn=_has_throttling,
+        kind=DeviceKind.SYSTEM,
+        value_fn=_flag(lambda flags: flags.under_voltage, since_boot=True),
+        exists_fn=_HAS_THROTTLING,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiBinarySensorDescription(
+    PiBinarySensorDescription[SprinklerState, SprinklerCapabilities](
         key="pump",
         translation_key="pump",
-        kind=KIND_SPRINKLERS,
-        value_fn=lambda state: _pump_running(state.get("pump")),
-        exists_fn=lambda capabilities: bool(capabilities.get("has_pump")),
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        # The pump or master valve relay's level; None (unknown) without one.
+        value_fn=lambda state: state.pump,
+        exists_fn=lambda capabilities: capabilities.has_pump,
         device_class=BinarySensorDeviceClass.RUNNING,
     ),
 )
-
-
-def _pump_running(value: Any) -> bool | None:
-    # The agent reports the relay's level, or null without a pump.
-    return value if isinstance(value, bool) else None
 
 
 async def async_setup_entry(
@@ -107,25 +124,27 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiBinarySensor]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiBinarySensor]:
     return (
-        PiBinarySensor(connection, device.id, description)
-        for device, description in described_devices(devices, BINARY_SENSORS)
+        PiBinarySensor(connection, device, description)
+        for device, description in described_devices(connection, devices, BINARY_SENSORS)
     )
 
 
 class PiBinarySensor(PiSecureWsEntity, BinarySensorEntity):
-    entity_description: PiBinarySensorDescription
+    entity_description: PiBinarySensorDescription[Any, Any]
 
     def __init__(
         self,
         connection: AgentConnection,
-        device_id: str,
-        description: PiBinarySensorDescription,
+        device: PiDevice,
+        description: PiBinarySensorDescription[Any, Any],
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
     def is_on(self) -> bool | None:
-        return self.entity_description.value_fn(self.device_state)
+        description = self.entity_description
+        state = self.state_as(CONTRACTS[description.kind].state)
+        return None if state is None else description.value_fn(state)

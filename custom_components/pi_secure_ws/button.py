@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.button import (
     ButtonDeviceClass,
@@ -16,71 +15,82 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.const import Role
+from .protocol.devices import DeviceKind, FrameAction, SprinklerAction, SystemAction
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiButtonDescription(ButtonEntityDescription):
-    kind: str
-    action: str
+class PiButtonDescription(ButtonEntityDescription, EntityRule):
+    """An action without parameters, pressed."""
+
+    action: SystemAction | FrameAction | SprinklerAction
     # The least role the agent lets run the action; a session below it gets no button.
     role: Role = Role.CONTROL
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
 
 
 BUTTONS: tuple[PiButtonDescription, ...] = (
     PiButtonDescription(
         key="restart_agent",
         translation_key="restart_agent",
-        kind=KIND_SYSTEM,
-        action="restart_agent",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.RESTART_AGENT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("restart_agent") is not False,
+        exists_fn=lambda capabilities: capabilities.restart_agent,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
     PiButtonDescription(
         key="reboot",
         translation_key="reboot",
-        kind=KIND_SYSTEM,
-        action="reboot",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REBOOT,
         role=Role.ADMIN,
-        exists_fn=lambda capabilities: capabilities.get("reboot") is not False,
+        exists_fn=lambda capabilities: capabilities.reboot,
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
     PiButtonDescription(
         key="refresh",
         translation_key="refresh",
-        kind=KIND_SYSTEM,
-        action="refresh",
+        kind=DeviceKind.SYSTEM,
+        action=SystemAction.REFRESH,
         role=Role.VIEWER,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiButtonDescription(key="next", translation_key="next_picture", kind=KIND_FRAME, action="next"),
     PiButtonDescription(
-        key="previous", translation_key="previous_picture", kind=KIND_FRAME, action="previous"
+        key="next",
+        translation_key="next_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.NEXT,
     ),
     PiButtonDescription(
-        key="stop_all", translation_key="stop_all_zones", kind=KIND_SPRINKLERS, action="stop_all"
+        key="previous",
+        translation_key="previous_picture",
+        kind=DeviceKind.PICTURE_FRAME,
+        action=FrameAction.PREVIOUS,
+    ),
+    PiButtonDescription(
+        key="stop_all",
+        translation_key="stop_all_zones",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.STOP_ALL,
     ),
     PiButtonDescription(
         key="clear_queue",
         translation_key="clear_queue",
-        kind=KIND_SPRINKLERS,
-        action="clear_queue",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_QUEUE,
     ),
     PiButtonDescription(
         key="clear_rain_delay",
         translation_key="clear_rain_delay",
-        kind=KIND_SPRINKLERS,
-        action="clear_rain_delay",
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
+        action=SprinklerAction.CLEAR_RAIN_DELAY,
     ),
 )
 
@@ -93,11 +103,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiButton]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiButton]:
     return (
-        PiButton(connection, device.id, description)
-        for device, description in described_devices(devices, BUTTONS)
-        if connection.role >= description.role
+        PiButton(connection, device, description)
+        for device, description in described_devices(connection, devices, BUTTONS)
     )
 
 
@@ -105,9 +114,9 @@ class PiButton(PiSecureWsEntity, ButtonEntity):
     entity_description: PiButtonDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiButtonDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiButtonDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     async def async_press(self) -> None:

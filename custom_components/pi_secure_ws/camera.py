@@ -17,11 +17,11 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, KIND_CAMERA, LOGGER
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .const import CONF_CAMERA_FPS, DEFAULT_CAMERA_FPS, LOGGER
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
-from .protocol.client import DeviceInfo as AgentDevice
-from .protocol.errors import PiSecureWsError
+from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
 
 PARALLEL_UPDATES = 0
 
@@ -29,6 +29,8 @@ PARALLEL_UPDATES = 0
 # which includes 0 (a dialog closing) and anything a URL can hold.
 MIN_SNAPSHOT_SIDE = 16
 MAX_SNAPSHOT_SIDE = 4096
+
+CAMERA = EntityRule(kind=DeviceKind.CAMERA)
 
 
 def snapshot_side(value: int | None) -> int | None:
@@ -46,27 +48,34 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiCamera]:
-    return (PiCamera(connection, device) for device in of_kind(devices, KIND_CAMERA))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiCamera]:
+    return (
+        PiCamera(connection, device)
+        for device, _ in described_devices(connection, devices, (CAMERA,))
+    )
 
 
 class PiCamera(PiSecureWsEntity, Camera):
     _attr_translation_key = "camera"
     _attr_supported_features = CameraEntityFeature.ON_OFF
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
         Camera.__init__(self)
-        PiSecureWsEntity.__init__(self, connection, device.id, "camera")
+        PiSecureWsEntity.__init__(self, connection, device, "camera")
         self._attr_name = device.name
-        self._max_fps = float(device.capabilities.get("max_fps") or DEFAULT_CAMERA_FPS)
+        capabilities = device.capabilities
+        assert isinstance(capabilities, CameraCapabilities)  # described_devices checked the kind
+        self._max_fps = float(capabilities.max_fps or DEFAULT_CAMERA_FPS)
 
     @property
     def is_on(self) -> bool:
-        return self.device_state.get("privacy") is not True
+        state = self.state_as(CameraState)
+        return state is None or not state.privacy
 
     @property
     def is_streaming(self) -> bool:
-        return bool(self.device_state.get("streaming"))
+        state = self.state_as(CameraState)
+        return state is not None and state.streaming
 
     @property
     def frame_interval(self) -> float:
@@ -96,10 +105,12 @@ class PiCamera(PiSecureWsEntity, Camera):
         if not self.available or not self.is_on:
             return None
         try:
-            stream = await self.connection.client.stream(
+            stream = await self.connection.async_stream(
                 self.device_id, "stream", {"fps": self._fps}
             )
-        except PiSecureWsError:
+        except HomeAssistantError as err:
+            # The view is a plain HTTP response: no error dialog shows this, the log does.
+            LOGGER.debug("%s: no live view: %s", self.connection.entry.title, err)
             return None
 
         async def next_frame() -> bytes | None:

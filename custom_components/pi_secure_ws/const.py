@@ -26,12 +26,7 @@ DEFAULT_REQUEST_TIMEOUT: Final = 10.0
 TXT_AGENT_ID: Final = "agent_id"
 TXT_VERSION: Final = "version"
 
-# Device kinds the agent reports in its hello.
-KIND_SYSTEM: Final = "system"
-KIND_LIGHT: Final = "light"
-KIND_SPRINKLERS: Final = "sprinkler_controller"
-KIND_FRAME: Final = "picture_frame"
-KIND_CAMERA: Final = "camera"
+# Device kinds are the protocol's: protocol.devices.DeviceKind.
 
 # Services.
 SERVICE_RUN_ZONE: Final = "run_zone"

@@ -12,12 +12,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import parse_timestamp
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import SetRainDelay, SprinklerAction
 
 PARALLEL_UPDATES = 0
+
+RAIN_DELAY = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -28,8 +30,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[RainDelay]:
-    return (RainDelay(connection, device.id) for device in of_kind(devices, KIND_SPRINKLERS))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[RainDelay]:
+    return (
+        RainDelay(connection, device)
+        for device, _ in described_devices(connection, devices, (RAIN_DELAY,))
+    )
 
 
 class RainDelay(PiSecureWsEntity, DateTimeEntity):
@@ -41,18 +46,19 @@ class RainDelay(PiSecureWsEntity, DateTimeEntity):
     _attr_entity_category = EntityCategory.CONFIG
     _attr_entity_registry_enabled_default = False
 
-    def __init__(self, connection: AgentConnection, device_id: str) -> None:
-        super().__init__(connection, device_id, "rain_delay")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "rain_delay")
 
     @property
     def native_value(self) -> datetime | None:
-        until = parse_timestamp(self.device_state.get("rain_delay_until"))
+        state = self.state_as(SprinklerState)
+        until = None if state is None else state.rain_delay_until
         if until is None or until <= dt_util.utcnow():
             return None
         return until
 
     async def async_set_value(self, value: datetime) -> None:
         if value <= dt_util.utcnow():
-            await self.async_call("clear_rain_delay")
+            await self.async_call(SprinklerAction.CLEAR_RAIN_DELAY)
             return
-        await self.async_call("set_rain_delay", {"until": value.timestamp()})
+        await self.async_call(SetRainDelay(until=value))

@@ -38,11 +38,11 @@ async def async_get_config_entry_diagnostics(
             device.id: {
                 "kind": device.kind,
                 "name": device.name,
-                "capabilities": device.capabilities,
+                "capabilities": device.capabilities.to_wire(),
             }
             for device in hello.devices.values()
         },
-        "states": connection.states,
+        "states": {device: state.to_wire() for device, state in connection.states.items()},
         "connection": {
             "connected": connection.connected,
             **connection.stats.as_dict(),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity
@@ -13,37 +14,62 @@ from homeassistant.helpers.entity_platform import (
 )
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .protocol.const import Role
+from .protocol.devices import CONTRACTS, ActionParams, SystemCapabilities, WireModel
+from .protocol.devices.system import SystemSensor
 
 
-class DeviceDescription(Protocol):
-    """An entity description for one device kind, present when the capabilities allow it."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def exists_fn(self) -> Callable[[dict[str, Any]], bool]: ...
+def always(_capabilities: object) -> bool:
+    return True
 
 
-DescriptionT = TypeVar("DescriptionT", bound=DeviceDescription)
+@dataclass(frozen=True, kw_only=True)
+class EntityRule:
+    """Which of the agent's devices get an entity: the one rule every platform applies.
+
+    An entity exists for a device of ``kind`` whose capabilities pass ``exists_fn``, in a session
+    whose role may use it. Entity descriptions carry the rule (they inherit this); a platform
+    without descriptions names one rule. ``exists_fn`` gets the kind's typed capabilities.
+    """
+
+    kind: str  # a protocol DeviceKind
+    exists_fn: Callable[[Any], bool] = always
+    # The least role that can use the entity; a session below it gets none.
+    role: Role = Role.VIEWER
+
+
+def listed_reading(sensor: SystemSensor) -> Callable[[SystemCapabilities], bool]:
+    """A reading the system device lists as present on this Pi."""
+
+    def exists(capabilities: SystemCapabilities) -> bool:
+        return capabilities.has_sensor(sensor)
+
+    return exists
+
+
+RuleT = TypeVar("RuleT", bound=EntityRule)
+StateT = TypeVar("StateT", bound=WireModel)
 # A platform's entities for some of the agent's devices (all of them at setup, new ones later).
-EntityFactory = Callable[[AgentConnection, list[AgentDevice]], Iterable["PiSecureWsEntity"]]
-
-
-def of_kind(devices: Iterable[AgentDevice], kind: str) -> list[AgentDevice]:
-    return [device for device in devices if device.kind == kind]
+EntityFactory = Callable[[AgentConnection, list[PiDevice]], Iterable["PiSecureWsEntity"]]
 
 
 def described_devices(
-    devices: Iterable[AgentDevice], descriptions: Iterable[DescriptionT]
-) -> Iterator[tuple[AgentDevice, DescriptionT]]:
-    """Each (device, description) pair the agent reports: only what exists gets an entity."""
+    connection: AgentConnection, devices: Iterable[PiDevice], rules: Iterable[RuleT]
+) -> Iterator[tuple[PiDevice, RuleT]]:
+    """Each (device, rule) pair that gets an entity, in the rules' order."""
     devices = list(devices)
-    for description in descriptions:
-        for device in of_kind(devices, description.kind):
-            if description.exists_fn(device.capabilities):
-                yield device, description
+    for rule in rules:
+        if connection.role < rule.role:
+            continue
+        typed = CONTRACTS[rule.kind].capabilities
+        for device in devices:
+            if (
+                device.kind == rule.kind
+                and isinstance(device.capabilities, typed)
+                and rule.exists_fn(device.capabilities)
+            ):
+                yield device, rule
 
 
 @callback
@@ -54,18 +80,18 @@ def async_setup_device_entities(
 ) -> None:
     """Add a platform's entities for the agent's devices now, and for devices it adds later.
 
-    The connection learns which entities each device got, so that it can remove them from the
-    registry when the agent stops reporting the device (AgentConnection.async_devices_changed).
+    Each device object learns which entities it got, so that the connection can remove them
+    from the registry when the agent stops reporting the device.
     """
     connection = entry.runtime_data
     platform = async_get_current_platform().domain
 
     @callback
-    def add(devices: list[AgentDevice]) -> None:
+    def add(devices: list[PiDevice]) -> None:
         entities = list(factory(connection, devices))
         for entity in entities:
             assert entity.unique_id is not None
-            connection.entity_unique_ids.setdefault(entity.device_id, set()).add(entity.unique_id)
+            entity.device.entity_unique_ids.add(entity.unique_id)
         async_add_entities(entities)
 
     connection.async_add_device_adder(platform, add)
@@ -77,36 +103,34 @@ class PiSecureWsEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, connection: AgentConnection, device_id: str, key: str) -> None:
+    def __init__(self, connection: AgentConnection, device: PiDevice, key: str) -> None:
         self.connection = connection
-        self.device_id = device_id
-        self._attr_unique_id = f"{connection.agent_id}_{device_id}_{key}"
+        self.device = device
+        self.device_id = device.id
+        self._attr_unique_id = device.unique_id(key)
         self._attr_device_info = connection.device_info
 
     @property
     def available(self) -> bool:
-        return self.connection.connected and self.device_id in self.connection.states
+        return self.connection.connected and self.device.state is not None
 
-    @property
-    def device_state(self) -> dict[str, Any]:
-        return self.connection.states.get(self.device_id, {})
-
-    @property
-    def capabilities(self) -> dict[str, Any]:
-        device = self.connection.hello.devices.get(self.device_id)
-        return device.capabilities if device is not None else {}
+    def state_as(self, kind_state: type[StateT]) -> StateT | None:
+        """The device's latest state, typed; None while it has none (or another kind's)."""
+        state = self.device.state
+        return state if isinstance(state, kind_state) else None
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
-        self.async_on_remove(
-            self.connection.async_add_listener(self.device_id, self._handle_device_update)
-        )
+        self.async_on_remove(self.device.async_add_listener(self._handle_device_update))
 
     @callback
     def _handle_device_update(self) -> None:
         self.async_write_ha_state()
 
     async def async_call(
-        self, action: str, params: dict[str, Any] | None = None, *, device_id: str | None = None
+        self, action: str | ActionParams, params: dict[str, Any] | None = None
     ) -> Any:
-        return await self.connection.async_call(device_id or self.device_id, action, params)
+        """Run an action of the entity's device: its typed parameters, or its name."""
+        if isinstance(action, ActionParams):
+            return await self.connection.async_call(self.device_id, action.action, action.to_wire())
+        return await self.connection.async_call(self.device_id, action, params)

@@ -8,11 +8,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
+from .protocol.devices import DeviceKind, FrameState
+from .protocol.devices.frame import Thumbnail
 
 PARALLEL_UPDATES = 0
+
+PICTURE = EntityRule(kind=DeviceKind.PICTURE_FRAME)
 
 
 async def async_setup_entry(
@@ -24,7 +28,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         lambda connection, devices: (
-            FramePicture(hass, connection, device.id) for device in of_kind(devices, KIND_FRAME)
+            FramePicture(hass, connection, device)
+            for device, _ in described_devices(connection, devices, (PICTURE,))
         ),
     )
 
@@ -33,14 +38,15 @@ class FramePicture(PiSecureWsEntity, ImageEntity):
     _attr_translation_key = "current_picture"
     _attr_content_type = "image/jpeg"
 
-    def __init__(self, hass: HomeAssistant, connection: AgentConnection, device_id: str) -> None:
+    def __init__(self, hass: HomeAssistant, connection: AgentConnection, device: PiDevice) -> None:
         ImageEntity.__init__(self, hass)
-        PiSecureWsEntity.__init__(self, connection, device_id, "picture")
+        PiSecureWsEntity.__init__(self, connection, device, "picture")
         self._shown = self._current()
         self._attr_image_last_updated = dt_util.utcnow()
 
-    def _current(self) -> tuple[object, object]:
-        return (self.device_state.get("current"), self.device_state.get("index"))
+    def _current(self) -> tuple[str | None, int | None]:
+        state = self.state_as(FrameState)
+        return (None, None) if state is None else (state.current, state.index)
 
     @callback
     def _handle_device_update(self) -> None:
@@ -51,7 +57,8 @@ class FramePicture(PiSecureWsEntity, ImageEntity):
         super()._handle_device_update()
 
     async def async_image(self) -> bytes | None:
-        if not self.available or self.device_state.get("current") is None:
+        state = self.state_as(FrameState)
+        if not self.available or state is None or state.current is None:
             return None
-        result = await self.async_call("thumbnail")
+        result = await self.async_call(Thumbnail())
         return result.data if isinstance(result, BinaryPayload) else None

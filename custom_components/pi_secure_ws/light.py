@@ -18,12 +18,16 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import DOMAIN, KIND_LIGHT
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
+from .const import DOMAIN
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.devices import DeviceKind, LightCapabilities, LightState
+from .protocol.devices.light import EFFECT_PARAMS, LightEffect, TurnOff, TurnOn
 
 # Commands go to one Pi over one session: let the agent order them, not Home Assistant.
 PARALLEL_UPDATES = 0
+
+LIGHT = EntityRule(kind=DeviceKind.LIGHT)
 
 
 async def async_setup_entry(
@@ -34,8 +38,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSecureWsLight]:
-    return (PiSecureWsLight(connection, device) for device in of_kind(devices, KIND_LIGHT))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsLight]:
+    return (
+        PiSecureWsLight(connection, device)
+        for device, _ in described_devices(connection, devices, (LIGHT,))
+    )
 
 
 class PiSecureWsLight(PiSecureWsEntity, LightEntity):
@@ -43,17 +50,19 @@ class PiSecureWsLight(PiSecureWsEntity, LightEntity):
 
     _attr_translation_key = "light"
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
-        super().__init__(connection, device.id, "light")
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "light")
         self._attr_name = device.name
         capabilities = device.capabilities
-        mode = ColorMode.BRIGHTNESS if capabilities.get("dimmable") else ColorMode.ONOFF
+        assert isinstance(capabilities, LightCapabilities)  # described_devices checked the kind
+        mode = ColorMode.BRIGHTNESS if capabilities.dimmable else ColorMode.ONOFF
         self._attr_color_mode = mode
         self._attr_supported_color_modes = {mode}
         features = LightEntityFeature(0)
-        if capabilities.get("supports_transition"):
+        if capabilities.supports_transition:
             features |= LightEntityFeature.TRANSITION
-        effects = [str(effect) for effect in capabilities.get("effects") or []]
+        # Effects this integration can start: each has its own action (EFFECT_PARAMS).
+        effects = [str(effect) for effect in capabilities.known_effects]
         if effects:
             features |= LightEntityFeature.EFFECT
             self._attr_effect_list = effects
@@ -61,23 +70,32 @@ class PiSecureWsLight(PiSecureWsEntity, LightEntity):
 
     @property
     def is_on(self) -> bool | None:
-        value = self.device_state.get("on")
-        return None if value is None else bool(value)
+        state = self.state_as(LightState)
+        return None if state is None else state.on
 
     @property
     def brightness(self) -> int | None:
         if self._attr_color_mode is not ColorMode.BRIGHTNESS:
             return None
-        value = self.device_state.get("brightness")
-        return None if value is None else int(value)
+        state = self.state_as(LightState)
+        return None if state is None else state.brightness
 
     @property
     def effect(self) -> str | None:
-        value = self.device_state.get("effect")
-        return None if value is None else str(value)
+        state = self.state_as(LightState)
+        return None if state is None else state.effect
+
+    def _transition(self, kwargs: dict[str, Any]) -> float | None:
+        if ATTR_TRANSITION in kwargs and self.supported_features & LightEntityFeature.TRANSITION:
+            return float(kwargs[ATTR_TRANSITION])
+        return None
+
+    def _brightness(self, kwargs: dict[str, Any]) -> int | None:
+        if ATTR_BRIGHTNESS in kwargs and self._attr_color_mode is ColorMode.BRIGHTNESS:
+            return int(kwargs[ATTR_BRIGHTNESS])
+        return None
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        params: dict[str, Any]
         effect = kwargs.get(ATTR_EFFECT)
         if effect is not None and effect != EFFECT_OFF:
             if effect not in (self._attr_effect_list or ()):
@@ -86,20 +104,16 @@ class PiSecureWsLight(PiSecureWsEntity, LightEntity):
                     translation_key="unknown_effect",
                     translation_placeholders={"effect": str(effect)},
                 )
-            params = {}
-            if ATTR_BRIGHTNESS in kwargs and self._attr_color_mode is ColorMode.BRIGHTNESS:
-                params["brightness"] = max(1, int(kwargs[ATTR_BRIGHTNESS]))
-            await self.async_call(str(effect), params)
+            brightness = self._brightness(kwargs)
+            start_effect = EFFECT_PARAMS[LightEffect(effect)]
+            # An effect's peak is at least 1: 0 would be no effect at all.
+            await self.async_call(
+                start_effect(brightness=None if brightness is None else max(1, brightness))
+            )
             return
-        params = {}
-        if ATTR_BRIGHTNESS in kwargs and self._attr_color_mode is ColorMode.BRIGHTNESS:
-            params["brightness"] = int(kwargs[ATTR_BRIGHTNESS])
-        if ATTR_TRANSITION in kwargs and self.supported_features & LightEntityFeature.TRANSITION:
-            params["transition"] = float(kwargs[ATTR_TRANSITION])
-        await self.async_call("turn_on", params)
+        await self.async_call(
+            TurnOn(brightness=self._brightness(kwargs), transition=self._transition(kwargs))
+        )
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        params: dict[str, Any] = {}
-        if ATTR_TRANSITION in kwargs and self.supported_features & LightEntityFeature.TRANSITION:
-            params["transition"] = float(kwargs[ATTR_TRANSITION])
-        await self.async_call("turn_off", params)
+        await self.async_call(TurnOff(transition=self._transition(kwargs)))

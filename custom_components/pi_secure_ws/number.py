@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -18,25 +17,34 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import zone_list
-from .valve import zone_default_seconds
+from .device import PiDevice, Zone
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+)
+from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
+from .protocol.devices.frame import SetBrightness, SetInterval
 
 PARALLEL_UPDATES = 0
 
 MAX_ZONE_SECONDS = 4 * 3600
 
 
-@dataclass(frozen=True, kw_only=True)
-class FrameNumberDescription(NumberEntityDescription):
-    """A frame setting: read from the state, written with one action."""
+ZONE_RUN_TIMES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
-    state_key: str
-    action: str
-    param: str
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+
+@dataclass(frozen=True, kw_only=True)
+class FrameNumberDescription(NumberEntityDescription, EntityRule):
+    """A frame setting: read from the typed state, written with one action."""
+
+    kind: str = DeviceKind.PICTURE_FRAME
+    value_fn: Callable[[FrameState], float]
+    # The action's parameters that set the agent's value (in the agent's own scale).
+    set_fn: Callable[[int], ActionParams]
+    exists_fn: Callable[[FrameCapabilities], bool] = always
     # The agent's scale per unit shown here (brightness: 0-255 on the agent, percent here).
     scale: float = 1.0
 
@@ -45,9 +53,8 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="interval",
         translation_key="frame_interval",
-        state_key="interval",
-        action="set_interval",
-        param="seconds",
+        value_fn=lambda state: state.interval,
+        set_fn=lambda seconds: SetInterval(seconds=seconds),
         device_class=NumberDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         native_min_value=1,
@@ -59,16 +66,15 @@ FRAME_NUMBERS: tuple[FrameNumberDescription, ...] = (
     FrameNumberDescription(
         key="brightness",
         translation_key="frame_brightness",
-        state_key="brightness",
-        action="set_brightness",
-        param="brightness",
+        value_fn=lambda state: state.brightness,
+        set_fn=lambda brightness: SetBrightness(brightness=brightness),
         native_unit_of_measurement="%",
         native_min_value=0,
         native_max_value=100,
         native_step=1,
         mode=NumberMode.SLIDER,
         scale=255 / 100,
-        exists_fn=lambda capabilities: bool(capabilities.get("backlight")),
+        exists_fn=lambda capabilities: capabilities.backlight,
     ),
 )
 
@@ -81,19 +87,15 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
     entities: list[PiSecureWsEntity] = [
-        ZoneRunTime(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneRunTime(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_TIMES,))
+        for zone in device.zones.values()
     ]
     entities.extend(
         FrameNumber(connection, device, description)
-        for device in of_kind(devices, KIND_FRAME)
-        for description in FRAME_NUMBERS
-        if description.exists_fn(device.capabilities)
+        for device, description in described_devices(connection, devices, FRAME_NUMBERS)
     )
     return entities
 
@@ -113,15 +115,14 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
     _attr_mode = NumberMode.BOX
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_time")
-        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
-        self._attr_native_max_value = float(zone.get("max_seconds") or MAX_ZONE_SECONDS)
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_time")
+        self.zone = zone
+        self.zone_id = zone.id
+        self._attr_translation_placeholders = {"zone": zone.name}
+        self._attr_native_max_value = float(zone.max_seconds or MAX_ZONE_SECONDS)
         # Whole seconds, so the state reads "300 s", not "300.0 s".
-        self._attr_native_value = round(
-            min(zone_default_seconds(zone), self._attr_native_max_value)
-        )
+        self._attr_native_value = round(min(zone.default_seconds, self._attr_native_max_value))
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -132,10 +133,9 @@ class ZoneRunTime(PiSecureWsEntity, RestoreNumber):
         self._publish()
 
     def _publish(self) -> None:
+        """The zone's valve runs it this long from now on."""
         assert self._attr_native_value is not None
-        self.connection.zone_run_seconds[(self.device_id, self.zone_id)] = round(
-            self._attr_native_value
-        )
+        self.zone.run_seconds = round(self._attr_native_value)
 
     async def async_set_native_value(self, value: float) -> None:
         self._attr_native_value = round(value)
@@ -149,22 +149,20 @@ class FrameNumber(PiSecureWsEntity, NumberEntity):
     def __init__(
         self,
         connection: AgentConnection,
-        device: AgentDevice,
+        device: PiDevice,
         description: FrameNumberDescription,
     ) -> None:
-        super().__init__(connection, device.id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
     def native_value(self) -> float | None:
-        value = self.device_state.get(self.entity_description.state_key)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        state = self.state_as(FrameState)
+        if state is None:
             return None
         # Whole steps: shown as "45 s", not "45.0 s".
-        return round(value / self.entity_description.scale)
+        return round(self.entity_description.value_fn(state) / self.entity_description.scale)
 
     async def async_set_native_value(self, value: float) -> None:
         description = self.entity_description
-        await self.async_call(
-            description.action, {description.param: round(value * description.scale)}
-        )
+        await self.async_call(description.set_fn(round(value * description.scale)))

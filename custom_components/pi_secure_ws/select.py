@@ -10,14 +10,17 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.devices import DeviceKind, FrameCapabilities, FrameState
+from .protocol.devices.frame import SetAlbum
 
 PARALLEL_UPDATES = 0
 
 # The option for "no album": every picture in the folder (translated in en.json).
 ALL_PICTURES = "all_pictures"
+
+ALBUM = EntityRule(kind=DeviceKind.PICTURE_FRAME)
 
 
 async def async_setup_entry(
@@ -28,8 +31,11 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[FrameAlbum]:
-    return (FrameAlbum(connection, device) for device in of_kind(devices, KIND_FRAME))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[FrameAlbum]:
+    return (
+        FrameAlbum(connection, device)
+        for device, _ in described_devices(connection, devices, (ALBUM,))
+    )
 
 
 class FrameAlbum(PiSecureWsEntity, SelectEntity):
@@ -38,17 +44,19 @@ class FrameAlbum(PiSecureWsEntity, SelectEntity):
     _attr_translation_key = "album"
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, connection: AgentConnection, device: AgentDevice) -> None:
-        super().__init__(connection, device.id, "album")
-        albums = [str(album) for album in device.capabilities.get("albums") or []]
+    def __init__(self, connection: AgentConnection, device: PiDevice) -> None:
+        super().__init__(connection, device, "album")
+        capabilities = device.capabilities
+        assert isinstance(capabilities, FrameCapabilities)  # described_devices checked the kind
+        albums = capabilities.albums
         self._attr_options = [ALL_PICTURES, *(a for a in albums if a != ALL_PICTURES)]
 
     @property
     def current_option(self) -> str | None:
-        album = self.device_state.get("album")
-        if album is None:
+        state = self.state_as(FrameState)
+        if state is None or state.album is None:
             return ALL_PICTURES
-        return str(album) if album in self._attr_options else None
+        return state.album if state.album in self._attr_options else None
 
     async def async_select_option(self, option: str) -> None:
-        await self.async_call("set_album", {"album": None if option == ALL_PICTURES else option})
+        await self.async_call(SetAlbum(album=None if option == ALL_PICTURES else option))

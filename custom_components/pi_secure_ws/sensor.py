@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -27,51 +27,58 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME, KIND_SPRINKLERS, KIND_SYSTEM
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import dig, parse_timestamp, zone_list
+from .device import PiDevice, Zone
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    async_setup_device_entities,
+    described_devices,
+    listed_reading,
+)
+from .protocol.devices import CONTRACTS, DeviceKind, FrameState, SprinklerState, SystemState
+from .protocol.devices.system import SystemSensor
 
 PARALLEL_UPDATES = 0
 
+StateT = TypeVar("StateT")
+
 
 @dataclass(frozen=True, kw_only=True)
-class PiSensorDescription(SensorEntityDescription):
-    """A value read from one device kind's state."""
+class PiSensorDescription(SensorEntityDescription, EntityRule, Generic[StateT]):
+    """A value read from one device kind's typed state."""
 
-    kind: str
-    value_fn: Callable[[dict[str, Any]], StateType | datetime]
-    # The system device lists the readings this Pi has; None means "always there".
-    capability: str | None = None
+    value_fn: Callable[[StateT], StateType | datetime]
 
 
-def _rain_delay_end(state: dict[str, Any]) -> datetime | None:
-    until = parse_timestamp(state.get("rain_delay_until"))
+def _rain_delay_end(state: SprinklerState) -> datetime | None:
+    until = state.rain_delay_until
     return until if until is not None and until > dt_util.utcnow() else None
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
-SENSORS: tuple[PiSensorDescription, ...] = (
-    PiSensorDescription(
+SystemSensorDescription = PiSensorDescription[SystemState]
+
+SENSORS: tuple[PiSensorDescription[Any], ...] = (
+    SystemSensorDescription(
         key="cpu_temperature",
         translation_key="cpu_temperature",
-        kind=KIND_SYSTEM,
-        capability="cpu_temperature",
-        value_fn=lambda state: _number(state.get("cpu_temperature")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.CPU_TEMPERATURE),
+        value_fn=lambda state: _number(state.cpu_temperature),
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="uptime",
         translation_key="uptime",
-        kind=KIND_SYSTEM,
-        capability="uptime",
-        value_fn=lambda state: _number(state.get("uptime")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.UPTIME),
+        value_fn=lambda state: _number(state.uptime),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
@@ -79,22 +86,22 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="load",
         translation_key="load",
-        kind=KIND_SYSTEM,
-        capability="load",
-        value_fn=lambda state: _number(dig(state, "load", "1m")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.LOAD),
+        value_fn=lambda state: None if state.load is None else _number(state.load.one),
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="disk_free",
         translation_key="disk_free",
-        kind=KIND_SYSTEM,
-        capability="disk",
-        value_fn=lambda state: _number(dig(state, "disk", "free_bytes")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.DISK),
+        value_fn=lambda state: None if state.disk is None else _number(state.disk.free_bytes),
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
         suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
@@ -102,22 +109,22 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="memory_used",
         translation_key="memory_used",
-        kind=KIND_SYSTEM,
-        capability="memory",
-        value_fn=lambda state: _number(dig(state, "memory", "used_percent")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.MEMORY),
+        value_fn=lambda state: None if state.memory is None else _number(state.memory.used_percent),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    PiSensorDescription(
+    SystemSensorDescription(
         key="wifi_signal",
         translation_key="wifi_signal",
-        kind=KIND_SYSTEM,
-        capability="wifi",
-        value_fn=lambda state: _number(dig(state, "wifi", "signal_dbm")),
+        kind=DeviceKind.SYSTEM,
+        exists_fn=listed_reading(SystemSensor.WIFI),
+        value_fn=lambda state: None if state.wifi is None else _number(state.wifi.signal_dbm),
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -125,24 +132,26 @@ SENSORS: tuple[PiSensorDescription, ...] = (
         entity_registry_enabled_default=False,
     ),
     # Shown on the device page as "in 2 days"; a date-time input there squeezes its label away.
-    PiSensorDescription(
+    PiSensorDescription[SprinklerState](
         key="rain_delay_ends",
         translation_key="rain_delay_ends",
-        kind=KIND_SPRINKLERS,
+        kind=DeviceKind.SPRINKLER_CONTROLLER,
         value_fn=_rain_delay_end,
         device_class=SensorDeviceClass.TIMESTAMP,
     ),
-    PiSensorDescription(
+    PiSensorDescription[FrameState](
         key="current_picture",
         translation_key="current_picture",
-        kind=KIND_FRAME,
-        value_fn=lambda state: state.get("current"),
+        kind=DeviceKind.PICTURE_FRAME,
+        value_fn=lambda state: state.current,
         # It changes with every picture, like the image entity: enabled, the two double the
         # rows a slideshow writes to the database and the logbook.
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
     ),
 )
+# A sensor per zone: when its run ends.
+ZONE_RUN_ENDS = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -153,37 +162,33 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(
-    connection: AgentConnection, devices: list[AgentDevice]
-) -> Iterable[PiSecureWsEntity]:
-    entities: list[PiSecureWsEntity] = []
-    for description in SENSORS:
-        for device in of_kind(devices, description.kind):
-            listed = device.capabilities.get("sensors")
-            # The system device lists the readings this Pi has.
-            if isinstance(listed, list) and description.capability not in (None, *listed):
-                continue
-            entities.append(PiSensor(connection, device.id, description))
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSecureWsEntity]:
+    entities: list[PiSecureWsEntity] = [
+        PiSensor(connection, device, description)
+        for device, description in described_devices(connection, devices, SENSORS)
+    ]
     entities.extend(
-        ZoneRunEnds(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneRunEnds(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONE_RUN_ENDS,))
+        for zone in device.zones.values()
     )
     return entities
 
 
 class PiSensor(PiSecureWsEntity, SensorEntity):
-    entity_description: PiSensorDescription
+    entity_description: PiSensorDescription[Any]
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSensorDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSensorDescription[Any]
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
     def native_value(self) -> StateType | datetime:
-        return self.entity_description.value_fn(self.device_state)
+        description = self.entity_description
+        state = self.state_as(CONTRACTS[description.kind].state)
+        return None if state is None else description.value_fn(state)
 
 
 class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
@@ -192,14 +197,15 @@ class ZoneRunEnds(PiSecureWsEntity, SensorEntity):
     _attr_translation_key = "zone_run_ends"
     _attr_device_class = SensorDeviceClass.TIMESTAMP
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
-        super().__init__(connection, device_id, f"zone_{self.zone_id}_run_ends")
-        self._attr_translation_placeholders = {"zone": str(zone.get("name") or self.zone_id)}
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, f"{zone.key}_run_ends")
+        self.zone_id = zone.id
+        self._attr_translation_placeholders = {"zone": zone.name}
 
     @property
     def native_value(self) -> datetime | None:
-        zone = dig(self.device_state, "zones", self.zone_id)
-        if not isinstance(zone, dict) or not zone.get("open"):
+        state = self.state_as(SprinklerState)
+        zone = None if state is None else state.zones.get(self.zone_id)
+        if zone is None or not zone.open:
             return None
-        return parse_timestamp(zone.get("ends_at"))
+        return zone.ends_at

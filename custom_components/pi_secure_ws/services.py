@@ -34,13 +34,14 @@ from .const import (
     ATTR_DURATION,
     ATTR_NAME,
     DOMAIN,
-    KIND_FRAME,
-    KIND_SPRINKLERS,
     SERVICE_RUN_ZONE,
     SERVICE_SHOW_PICTURE,
     SERVICE_STOP_ALL,
 )
 from .protocol.const import Role
+from .protocol.devices import DeviceKind, SprinklerAction
+from .protocol.devices.frame import ShowPicture
+from .protocol.devices.sprinklers import RunZone
 
 # A `target:` (zone valves, or devices, areas, floors or labels holding them), as entity actions
 # take; the UI offers it through services.yaml. Zones named by entity id run in the order given.
@@ -108,7 +109,8 @@ async def _async_run_zone(call: ServiceCall) -> None:
     if not runs:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_zone_targeted")
     for connection, device_id, zone_id in runs:
-        await connection.async_call(device_id, "run", {"zone": zone_id, "seconds": seconds})
+        params = RunZone(zone=zone_id, seconds=seconds)
+        await connection.async_call(device_id, params.action, params.to_wire())
 
 
 def _ids(call: ServiceCall, key: str) -> list[str]:
@@ -178,25 +180,29 @@ def _zone_or_none(hass: HomeAssistant, entity_id: str) -> tuple[AgentConnection,
         or registry_entry.platform != DOMAIN
         or registry_entry.domain != Platform.VALVE
         or not registry_entry.config_entry_id
+        # A disabled valve is no entity Home Assistant runs: not its zone either.
+        or registry_entry.disabled_by is not None
     ):
         return None
     connection = _loaded_connection(hass, registry_entry.config_entry_id)
-    zone = connection.zones_by_unique_id.get(registry_entry.unique_id)
-    if zone is None:
+    found = connection.zone_of_valve(registry_entry.unique_id)
+    if found is None:
         return None
-    device_id, zone_id = zone
-    return connection, device_id, zone_id
+    device, zone = found
+    return connection, device.id, zone.id
 
 
 async def _async_stop_all(call: ServiceCall) -> None:
     connection = _loaded_connection(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    await connection.async_call(_device_of_kind(connection, KIND_SPRINKLERS), "stop_all")
+    controller = _device_of_kind(connection, DeviceKind.SPRINKLER_CONTROLLER)
+    await connection.async_call(controller, SprinklerAction.STOP_ALL)
 
 
 async def _async_show_picture(call: ServiceCall) -> None:
     connection = _loaded_connection(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    show = ShowPicture(name=call.data[ATTR_NAME])
     await connection.async_call(
-        _device_of_kind(connection, KIND_FRAME), "show", {"name": call.data[ATTR_NAME]}
+        _device_of_kind(connection, DeviceKind.PICTURE_FRAME), show.action, show.to_wire()
     )
 
 

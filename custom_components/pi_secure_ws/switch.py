@@ -12,56 +12,54 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_FRAME
-from .entity import PiSecureWsEntity, async_setup_device_entities, described_devices
-from .protocol.client import DeviceInfo as AgentDevice
+from .device import PiDevice
+from .entity import (
+    EntityRule,
+    PiSecureWsEntity,
+    always,
+    async_setup_device_entities,
+    described_devices,
+)
+from .protocol.devices import ActionParams, DeviceKind, FrameCapabilities, FrameState
+from .protocol.devices.frame import FrameAction, SetDisplay, SetShuffle
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiSwitchDescription(SwitchEntityDescription):
-    kind: str
-    is_on_fn: Callable[[dict[str, Any]], bool | None]
-    # (action, params) that turn the switch on or off.
-    turn_on: tuple[str, dict[str, Any]]
-    turn_off: tuple[str, dict[str, Any]]
-    exists_fn: Callable[[dict[str, Any]], bool] = lambda capabilities: True
+class PiSwitchDescription(SwitchEntityDescription, EntityRule):
+    """A frame setting that is on or off, read from the typed state."""
 
-
-def _bool(key: str, *, invert: bool = False) -> Callable[[dict[str, Any]], bool | None]:
-    def value(state: dict[str, Any]) -> bool | None:
-        found = state.get(key)
-        return (found is not invert) if isinstance(found, bool) else None
-
-    return value
+    kind: str = DeviceKind.PICTURE_FRAME
+    is_on_fn: Callable[[FrameState], bool]
+    # The action (its typed parameters, or its name when it has none) that turns it on or off.
+    turn_on: ActionParams | FrameAction
+    turn_off: ActionParams | FrameAction
+    exists_fn: Callable[[FrameCapabilities], bool] = always
 
 
 SWITCHES: tuple[PiSwitchDescription, ...] = (
     PiSwitchDescription(
         key="slideshow",
         translation_key="slideshow",
-        kind=KIND_FRAME,
-        is_on_fn=_bool("paused", invert=True),
-        turn_on=("resume", {}),
-        turn_off=("pause", {}),
+        is_on_fn=lambda state: not state.paused,
+        turn_on=FrameAction.RESUME,
+        turn_off=FrameAction.PAUSE,
     ),
     PiSwitchDescription(
         key="display",
         translation_key="display",
-        kind=KIND_FRAME,
-        is_on_fn=_bool("display_on"),
-        turn_on=("set_display", {"on": True}),
-        turn_off=("set_display", {"on": False}),
-        exists_fn=lambda capabilities: capabilities.get("display_power") is not False,
+        is_on_fn=lambda state: state.display_on,
+        turn_on=SetDisplay(on=True),
+        turn_off=SetDisplay(on=False),
+        exists_fn=lambda capabilities: capabilities.display_power,
     ),
     PiSwitchDescription(
         key="shuffle",
         translation_key="shuffle",
-        kind=KIND_FRAME,
-        is_on_fn=_bool("shuffle"),
-        turn_on=("set_shuffle", {"shuffle": True}),
-        turn_off=("set_shuffle", {"shuffle": False}),
+        is_on_fn=lambda state: state.shuffle,
+        turn_on=SetShuffle(shuffle=True),
+        turn_off=SetShuffle(shuffle=False),
         entity_category=EntityCategory.CONFIG,
     ),
 )
@@ -75,10 +73,10 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[PiSwitch]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[PiSwitch]:
     return (
-        PiSwitch(connection, device.id, description)
-        for device, description in described_devices(devices, SWITCHES)
+        PiSwitch(connection, device, description)
+        for device, description in described_devices(connection, devices, SWITCHES)
     )
 
 
@@ -86,19 +84,18 @@ class PiSwitch(PiSecureWsEntity, SwitchEntity):
     entity_description: PiSwitchDescription
 
     def __init__(
-        self, connection: AgentConnection, device_id: str, description: PiSwitchDescription
+        self, connection: AgentConnection, device: PiDevice, description: PiSwitchDescription
     ) -> None:
-        super().__init__(connection, device_id, description.key)
+        super().__init__(connection, device, description.key)
         self.entity_description = description
 
     @property
     def is_on(self) -> bool | None:
-        return self.entity_description.is_on_fn(self.device_state)
+        state = self.state_as(FrameState)
+        return None if state is None else self.entity_description.is_on_fn(state)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        action, params = self.entity_description.turn_on
-        await self.async_call(action, dict(params))
+        await self.async_call(self.entity_description.turn_on)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        action, params = self.entity_description.turn_off
-        await self.async_call(action, dict(params))
+        await self.async_call(self.entity_description.turn_off)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from homeassistant.components.valve import ValveDeviceClass, ValveEntity, ValveEntityFeature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .connection import AgentConnection, PiSecureWsConfigEntry
-from .const import KIND_SPRINKLERS
-from .entity import PiSecureWsEntity, async_setup_device_entities, of_kind
-from .protocol.client import DeviceInfo as AgentDevice
-from .util import dig, zone_list
+from .device import PiDevice, Zone
+from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
+from .protocol.devices import DeviceKind, SprinklerState
+from .protocol.devices.sprinklers import RunZone, StopZone, ZoneState
 
 PARALLEL_UPDATES = 0
+
+ZONES = EntityRule(kind=DeviceKind.SPRINKLER_CONTROLLER)
 
 
 async def async_setup_entry(
@@ -26,16 +27,12 @@ async def async_setup_entry(
     async_setup_device_entities(entry, async_add_entities, _entities)
 
 
-def _entities(connection: AgentConnection, devices: list[AgentDevice]) -> Iterable[ZoneValve]:
+def _entities(connection: AgentConnection, devices: list[PiDevice]) -> Iterable[ZoneValve]:
     return (
-        ZoneValve(connection, device.id, zone)
-        for device in of_kind(devices, KIND_SPRINKLERS)
-        for zone in zone_list(device.capabilities)
+        ZoneValve(connection, device, zone)
+        for device, _ in described_devices(connection, devices, (ZONES,))
+        for zone in device.zones.values()
     )
-
-
-def zone_default_seconds(zone: dict[str, Any]) -> int:
-    return int(zone.get("default_seconds") or 600)
 
 
 class ZoneValve(PiSecureWsEntity, ValveEntity):
@@ -46,50 +43,35 @@ class ZoneValve(PiSecureWsEntity, ValveEntity):
     _attr_reports_position = False
     _attr_translation_key = "zone"
 
-    def __init__(self, connection: AgentConnection, device_id: str, zone: dict[str, Any]) -> None:
-        self.zone_id = str(zone["id"])
-        super().__init__(connection, device_id, f"zone_{self.zone_id}")
-        self._attr_name = str(zone.get("name") or self.zone_id)
-        self._default_seconds = zone_default_seconds(zone)
-
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        assert self.unique_id is not None
-        self.connection.zones_by_unique_id[self.unique_id] = (self.device_id, self.zone_id)
-        unique_id = self.unique_id
-
-        def forget() -> None:
-            self.connection.zones_by_unique_id.pop(unique_id, None)
-
-        self.async_on_remove(forget)
+    def __init__(self, connection: AgentConnection, device: PiDevice, zone: Zone) -> None:
+        super().__init__(connection, device, zone.key)
+        self.zone = zone
+        self.zone_id = zone.id
+        self._attr_name = zone.name
 
     @property
     def available(self) -> bool:
         return super().available and self._zone_state is not None
 
     @property
-    def _zone_state(self) -> dict[str, Any] | None:
-        value = dig(self.device_state, "zones", self.zone_id)
-        return value if isinstance(value, dict) else None
+    def _zone_state(self) -> ZoneState | None:
+        state = self.state_as(SprinklerState)
+        return None if state is None else state.zones.get(self.zone_id)
 
     @property
     def is_closed(self) -> bool | None:
-        state = self._zone_state
-        return None if state is None else not state.get("open")
+        zone = self._zone_state
+        return None if zone is None else not zone.open
 
     @property
     def is_opening(self) -> bool:
         """Queued behind other zones (the controller limits how many run at once)."""
-        queue = self.device_state.get("queue") or []
-        return any(
-            (item.get("zone") if isinstance(item, dict) else item) == self.zone_id for item in queue
-        )
+        state = self.state_as(SprinklerState)
+        return state is not None and state.is_queued(self.zone_id)
 
     async def async_open_valve(self) -> None:
-        seconds = self.connection.zone_run_seconds.get(
-            (self.device_id, self.zone_id), self._default_seconds
-        )
-        await self.async_call("run", {"zone": self.zone_id, "seconds": seconds})
+        # The zone's run time: its default, or what its run-time number was set to.
+        await self.async_call(RunZone(zone=self.zone_id, seconds=self.zone.run_seconds))
 
     async def async_close_valve(self) -> None:
-        await self.async_call("stop", {"zone": self.zone_id})
+        await self.async_call(StopZone(zone=self.zone_id))

@@ -9,19 +9,22 @@ action's typed parameters must pass that agent's own schema for the action.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
+import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import pytest
+from pi_secure_ws_protocol.client import StateChanged
 from pi_secure_ws_protocol.devices import (
     CONTRACTS,
     ActionParams,
+    DeviceDecoder,
     DeviceKind,
     Opaque,
     WireModel,
@@ -35,9 +38,7 @@ from pi_secure_ws_protocol.devices import (
 )
 from pi_secure_ws_protocol.devices.wire import Fields
 from pi_secure_ws_protocol.errors import ProtocolError
-from pi_secure_ws_testing.agent import RunningAgent
-
-Factory = Callable[..., AbstractAsyncContextManager[RunningAgent]]
+from pi_secure_ws_testing.agent import AgentFactory
 
 FLAGS = {"under_voltage": True, "freq_capped": False, "throttled": True, "soft_temp_limit": False}
 GPIO = {"factory": "LGPIOFactory", "chip": "/dev/gpiochip0", "chip_label": "pinctrl-rp1"}
@@ -315,7 +316,6 @@ def test_every_malformed_field_is_a_protocol_error_naming_it(
         (frame.FrameState, "count", -1, "out of range 0.."),
         (sprinklers.SprinklerCapabilities, "max_concurrent", 0, "out of range 1.."),
         (sprinklers.SprinklerState, "rain_delay_until", "tomorrow", "an ISO 8601 date-time"),
-        (sprinklers.SprinklerState, "rain_delay_until", "2026-12-02T06:00:00", "UTC offset"),
         (sprinklers.SprinklerState, "rain_delay_until", 1764651600, "a string or null"),
         (sprinklers.RunAnswer, "status", "done", "unknown run status 'done'"),
         (camera.CameraState, "fps", True, "expected a number, got a boolean"),
@@ -520,7 +520,7 @@ def _assert_round_trip(kind: str, capabilities: Any, state: Any) -> None:
 
 
 async def test_a_real_agents_every_device_decodes_and_re_encodes_exactly(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(EVERY_KIND) as agent:
         client = await agent.connected_client()
@@ -571,7 +571,7 @@ async def test_a_real_agents_every_device_decodes_and_re_encodes_exactly(
 
 
 async def test_every_typed_params_object_passes_the_real_agents_schema(
-    agent_factory: Factory,
+    agent_factory: AgentFactory,
 ) -> None:
     async with agent_factory(EVERY_KIND) as agent:
         kinds = {device.kind: device for device in agent.app.devices.values()}
@@ -593,3 +593,131 @@ async def test_every_typed_params_object_passes_the_real_agents_schema(
 
 def _module_of(actions: type[StrEnum]) -> str:
     return actions.__module__.rpartition(".")[2]
+
+
+MOMENT = datetime(2026, 6, 1, 5, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-06-01T05:30:00+00:00", MOMENT),
+        ("2026-06-01T05:30:00.000+00:00", MOMENT),
+        ("2026-06-01T05:30:00Z", MOMENT),
+        ("2026-06-01T07:30:00+02:00", MOMENT),
+        # The agent writes the offset; a time without one is read as UTC, not as local time.
+        ("2026-06-01T05:30:00", MOMENT),
+        (None, None),
+    ],
+)
+def test_moments_are_read_with_their_zone(text: str | None, expected: datetime | None) -> None:
+    wire = {**SAMPLES[sprinklers.SprinklerState][1], "rain_delay_until": text}
+    until = sprinklers.SprinklerState.from_wire(wire).rain_delay_until
+    assert until == expected
+    if until is not None:
+        assert until.tzinfo is not None
+    if text is not None and text.endswith("+02:00"):
+        assert until is not None
+        assert until.utcoffset() == timedelta(hours=2)  # kept as it was given
+
+
+@pytest.mark.parametrize("value", [True, 1780000000, 1e300, "tomorrow", [2026, 6, 1], {}])
+def test_what_is_not_a_moment_is_refused(value: object) -> None:
+    wire = {**SAMPLES[sprinklers.SprinklerState][1], "rain_delay_until": value}
+    with pytest.raises(ProtocolError, match="rain_delay_until"):
+        sprinklers.SprinklerState.from_wire(wire)
+
+
+# ---- the client decodes at the edge; one bad device does not take the others away ---------------
+
+
+async def test_a_malformed_device_is_unusable_and_the_others_go_on(
+    agent_factory: AgentFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with agent_factory(EVERY_KIND) as agent:
+        porch, relay = agent.app.devices["porch"], agent.app.devices["relay"]
+        good_state = relay.state
+        porch.capabilities = lambda: {"dimmable": "yes", "supports_transition": True}  # type: ignore[method-assign]
+        relay.state = lambda: {"on": "no", "effect": None}  # type: ignore[method-assign]
+        caplog.set_level(logging.INFO, logger="pi_secure_ws_protocol")
+        client = await agent.connected_client()
+        events: list[StateChanged] = []
+        client.add_listener(lambda e: events.append(e) if isinstance(e, StateChanged) else None)
+        hello = client.hello
+        assert hello is not None
+
+        # Bad capabilities: no device at all. A bad state: the device, without a state.
+        assert "porch" not in hello.devices
+        assert "porch" not in hello.states
+        assert "light capabilities.dimmable: expected a boolean" in hello.unusable["porch"]
+        assert isinstance(hello.devices["relay"].capabilities, light.LightCapabilities)
+        assert "relay" not in hello.states
+        assert "light state.on: expected a boolean" in hello.unusable["relay"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 2
+        assert all("unusable, the others go on" in text for text in warnings)
+
+        # The session goes on for everything else.
+        assert isinstance(hello.states["sprinklers"], sprinklers.SprinklerState)
+        await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 30})
+        states = await client.get_states()
+        assert "relay" not in states
+        assert isinstance(states["sprinklers"], sprinklers.SprinklerState)
+        assert states["sprinklers"].zones["lawn"].open
+
+        # The device sends a readable state again: usable again, said once.
+        relay.state = good_state  # type: ignore[method-assign]
+        await client.call("relay", "turn_on")
+        await _until(lambda: isinstance(client.states.get("relay"), light.LightState))
+        assert any(e.device == "relay" and isinstance(e.state, light.LightState) for e in events)
+        assert "readable again" in caplog.text
+
+        # Bad pushes: the state is dropped (its entities go unavailable), one warning for many.
+        caplog.clear()
+        relay.state = lambda: {"on": True, "effect": 7}  # type: ignore[method-assign]
+        events.clear()
+        for action in ("turn_off", "turn_on", "toggle", "toggle"):
+            await client.call("relay", action)
+        await _until(lambda: len([e for e in events if e.device == "relay"]) >= 1)
+        assert "relay" not in client.states
+        assert all(e.state is None for e in events if e.device == "relay")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "light state.effect: expected a string or null, got a number 7" in warnings[0]
+        assert client.connected
+        await client.ping()
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def test_the_decoder_ignores_states_of_devices_the_hello_did_not_describe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    decoder = DeviceDecoder()
+    devices = decoder.devices(
+        [
+            {
+                "id": "porch",
+                "kind": "light",
+                "name": "Porch",
+                "capabilities": SAMPLES[light.LightCapabilities][0],
+            }
+        ]
+    )
+    assert devices["porch"].to_wire()["capabilities"] == SAMPLES[light.LightCapabilities][0]
+    with caplog.at_level(logging.DEBUG):
+        assert decoder.state("ghost", {"on": True}) is None
+    assert "ghost" in caplog.text
+    assert decoder.unusable == {}
+    assert decoder.states({"porch": {"on": False, "effect": None}, "ghost": {}}) == {
+        "porch": light.LightState(on=False, effect=None)
+    }
+    # A device unusable in one hello and gone from the next is forgotten.
+    decoder.devices([{"id": "x", "kind": "light", "name": "X", "capabilities": {}}])
+    assert set(decoder.unusable) == {"x"}
+    decoder.devices([])
+    assert decoder.unusable == {}

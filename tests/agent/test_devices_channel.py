@@ -11,6 +11,12 @@ from typing import Any
 import pytest
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import BinaryPayload
+from pi_secure_ws_protocol.devices import (
+    CameraState,
+    LightCapabilities,
+    SprinklerCapabilities,
+    SprinklerState,
+)
 from pi_secure_ws_protocol.errors import CommandError
 from pi_secure_ws_testing.agent import AgentFactory, RunningAgent
 from pi_secure_ws_testing.agent_toml import PORCH_LIGHT
@@ -101,10 +107,14 @@ async def test_hello_describes_every_device(devices_agent: RunningAgent) -> None
         "frame": "picture_frame",
         "camera": "camera",
     }
-    assert hello.devices["porch"].capabilities["dimmable"] is True
-    assert hello.devices["relay_light"].capabilities["dimmable"] is False
-    zones = hello.devices["sprinklers"].capabilities["zones"]
-    assert {z["id"]: z["max_seconds"] for z in zones} == {"lawn": 10, "beds": 30}
+    porch, relay = hello.devices["porch"].capabilities, hello.devices["relay_light"].capabilities
+    assert isinstance(porch, LightCapabilities)
+    assert isinstance(relay, LightCapabilities)
+    assert porch.dimmable is True
+    assert relay.dimmable is False
+    controller = hello.devices["sprinklers"].capabilities
+    assert isinstance(controller, SprinklerCapabilities)
+    assert {z.id: z.max_seconds for z in controller.zones} == {"lawn": 10, "beds": 30}
 
 
 async def test_light_levels_fades_and_active_low_wiring(devices_agent: RunningAgent) -> None:
@@ -147,7 +157,8 @@ async def test_sprinkler_limits_queue_and_rain_delay(devices_agent: RunningAgent
     result = await client.call("sprinklers", "run", {"zone": "beds", "seconds": 5})
     assert result["status"] == "queued"
     state = (await client.get_states())["sprinklers"]
-    assert [q["zone"] for q in state["queue"]] == ["beds"]
+    assert isinstance(state, SprinklerState)
+    assert [q.zone for q in state.queue] == ["beds"]
     await client.call("sprinklers", "stop_all")
     await wait_for(lambda: zone_pin(devices_agent, "lawn").state == 0)
     await client.call("sprinklers", "set_rain_delay", {"until": time.time() + 3600})
@@ -215,7 +226,9 @@ async def test_camera_snapshot_and_stream_with_fast_and_slow_subscribers(
     assert 12 <= counts["fast"] <= 24, counts  # ~10 fps, not slowed by the slow one
     assert counts["slow"] <= 7, counts  # it drops frames instead of queueing them
     await asyncio.sleep(0.3)
-    assert (await viewer.get_states())["camera"]["subscribers"] == 0
+    camera = (await viewer.get_states())["camera"]
+    assert isinstance(camera, CameraState)
+    assert camera.subscribers == 0
     with pytest.raises(CommandError):
         await viewer.call("camera", "stream", {"fps": 50})
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
+from pi_secure_ws_protocol.devices import SystemState
 from pi_secure_ws_protocol.errors import (
     CertificateMismatch,
     InvalidAuth,
@@ -37,7 +38,9 @@ async def test_login_gives_hello_with_agent_and_devices(agent: RunningAgent) -> 
     assert hello.client_id == "homeassistant"
     assert "system" in hello.devices
     assert hello.devices["system"].kind == "system"
-    assert "hostname" in hello.states["system"]
+    system = hello.states["system"]
+    assert isinstance(system, SystemState)
+    assert system.hostname
     assert client.connected
     assert agent.app.server.stats["logins"] == 1  # type: ignore[union-attr]
 

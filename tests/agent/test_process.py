@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 from pi_secure_ws_protocol.const import CloseCode
+from pi_secure_ws_protocol.devices import SprinklerState
 from pi_secure_ws_protocol.errors import InvalidAuth
 from pi_secure_ws_testing.agent import free_port, make_config_dir
 
@@ -121,7 +122,9 @@ async def test_sigterm_closes_valves_and_says_going_away(
     client.add_listener(events.put_nowait)
     await client.connect()
     await client.call("sprinklers", "run", {"zone": "lawn", "seconds": 600})
-    assert (await client.get_states())["sprinklers"]["zones"]["lawn"]["open"] is True
+    controller = (await client.get_states())["sprinklers"]
+    assert isinstance(controller, SprinklerState)
+    assert controller.zones["lawn"].open is True
     ws = client._ws
     assert ws is not None
 
@@ -133,7 +136,8 @@ async def test_sigterm_closes_valves_and_says_going_away(
         if (
             isinstance(event, StateChanged)
             and event.device == "sprinklers"
-            and not event.state["zones"]["lawn"]["open"]
+            and isinstance(event.state, SprinklerState)
+            and not event.state.zones["lawn"].open
         ):
             closed_state = event.state
         if isinstance(event, Disconnected):
@@ -197,6 +201,11 @@ def test_ctl_state_call_and_errors(agent_process: AgentProcess, tmp_path: Path) 
     state = agent_process.cli(*base, "state", env=env)
     assert state.returncode == 0, state.stderr
     assert "porch" in state.stdout and "sprinklers" in state.stdout
+    printed = json.loads(state.stdout)  # the devices and states as the agent sent them
+    assert printed["states"]["porch"] == {"on": False, "effect": None, "brightness": 0}
+    assert printed["states"]["sprinklers"]["zones"]["lawn"]["ends_at"] is None
+    devices = {device["id"]: device for device in printed["devices"].values()}
+    assert devices["porch"]["capabilities"]["effects"] == ["blink", "pulse"]
 
     secret_file = tmp_path / "secret"
     secret_file.write_text(agent_process.secrets["homeassistant"] + "\n")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pi_secure_ws_protocol import messages as m
 from pi_secure_ws_protocol.client import AgentClient, Disconnected, StateChanged
 from pi_secure_ws_protocol.const import MECHANISM, SUBPROTOCOL, CloseCode
+from pi_secure_ws_protocol.devices import LightState
 from pi_secure_ws_protocol.errors import CommandError, InvalidAuth, RequestTimeout
 from pi_secure_ws_protocol.pinning import tls_server_end_point
 from pi_secure_ws_protocol.scram import ServerExchange, make_verifier
@@ -72,7 +73,9 @@ async def test_roles_are_enforced_before_hardware(agent_factory: AgentFactory) -
         light = agent.app.devices["porch"]
         pin = light._output.pin  # type: ignore[attr-defined]
         viewer = await agent.connected_client("wall_panel")
-        assert (await viewer.get_states())["porch"]["on"] is False
+        porch = (await viewer.get_states())["porch"]
+        assert isinstance(porch, LightState)
+        assert porch.on is False
         with pytest.raises(CommandError) as err:
             await viewer.call("porch", "turn_on", {"brightness": 255})
         assert err.value.code == m.ERR_FORBIDDEN
@@ -102,9 +105,11 @@ async def test_changes_are_pushed_to_every_client(agent_factory: AgentFactory) -
         await control.call("porch", "turn_on", {"brightness": 128})
         while True:
             event = await asyncio.wait_for(seen.get(), 2)
-            if event.device == "porch" and event.state["on"]:
+            if event.device == "porch" and isinstance(event.state, LightState) and event.state.on:
                 break
-        assert watcher.states["porch"]["brightness"] == 128
+        porch = watcher.states["porch"]
+        assert isinstance(porch, LightState)
+        assert porch.brightness == 128
 
 
 async def test_message_flood_is_rate_limited(agent_factory: AgentFactory) -> None:

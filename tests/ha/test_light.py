@@ -87,3 +87,29 @@ async def test_agent_change_shows_in_home_assistant(
     await other.call("porch", "turn_on", {"brightness": 200})
     await wait_for(lambda: hass.states.get(PORCH).state == "on")
     assert hass.states.get(PORCH).attributes[ATTR_BRIGHTNESS] == 200
+
+
+async def test_a_light_sending_an_unreadable_state_is_unavailable_the_rest_goes_on(
+    hass: HomeAssistant,
+    agent: RunningAgent,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client decodes every push once; a state without its kind's shape makes only that
+    device's entities unavailable (one warning), until the device sends a readable one again."""
+    shed = agent.app.devices["shed"]
+    readable = shed.state
+    shed.state = lambda: {"on": "sort of", "effect": None}  # type: ignore[method-assign]
+    shed.notify_state()
+    await wait_for(lambda: hass.states.get(SHED).state == "unavailable")
+    assert "device 'shed' of the agent is unusable" in caplog.text
+    assert "light state.on: expected a boolean" in caplog.text
+
+    # The other light is untouched and still obeys.
+    await call(hass, SERVICE_TURN_ON, PORCH, **{ATTR_BRIGHTNESS: 60})
+    await wait_for(lambda: hass.states.get(PORCH).state == "on")
+    assert hass.states.get(SHED).state == "unavailable"
+
+    shed.state = readable  # type: ignore[method-assign]
+    shed.notify_state()
+    await wait_for(lambda: hass.states.get(SHED).state == "off")

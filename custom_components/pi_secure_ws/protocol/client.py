@@ -23,13 +23,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from . import messages as m
+from .devices import DeviceDecoder, DeviceInfo, DeviceState
 from .errors import Blocked, CannotConnect, PiSecureWsError, ProtocolError
 from .handshake import Handshake, Target
 from .models import (
     BinaryPayload,
     ClientEvent,
     Connected,
-    DeviceInfo,
     Disconnected,
     Hello,
     Listener,
@@ -83,8 +83,9 @@ class AgentClient:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.hello: Hello | None = None
-        self.states: dict[str, dict[str, Any]] = {}
-        self._handshake = Handshake()
+        self.states: dict[str, DeviceState] = {}
+        self._decoder = DeviceDecoder(_LOGGER)
+        self._handshake = Handshake(self._decoder)
         self._session: Session | None = None
         self._ids = itertools.count(1)
         self._listeners: list[Listener] = []
@@ -133,7 +134,7 @@ class AgentClient:
         self.fingerprint, self.ca_pem = login.fingerprint, login.ca_pem
         hello = login.hello
         self.hello = hello
-        self.states = {k: dict(v) for k, v in hello.states.items()}
+        self.states = dict(hello.states)
         self._disconnected.clear()
         self._session = Session(
             ws,
@@ -163,11 +164,13 @@ class AgentClient:
             m.CALL, device=device, action=action, params=params or {}, timeout=timeout, data=data
         )
 
-    async def get_states(self) -> dict[str, dict[str, Any]]:
+    async def get_states(self) -> dict[str, DeviceState]:
         result = await self._request(m.GET_STATES)
-        states: dict[str, dict[str, Any]] = result["states"]
-        self.states = states
-        return states
+        wire = result.get("states") if isinstance(result, dict) else None
+        if not isinstance(wire, dict) or not all(isinstance(v, dict) for v in wire.values()):
+            raise ProtocolError("the agent answered get_states without an object of states")
+        self.states = self._decoder.states(wire)
+        return dict(self.states)
 
     async def ping(self) -> None:
         await self._request(m.PING)
@@ -242,8 +245,14 @@ class AgentClient:
             type_, timeout=timeout or self.request_timeout, data=data, **fields
         )
 
-    def _on_state(self, device: str, state: dict[str, Any]) -> None:
-        self.states[device] = state
+    def _on_state(self, device: str, wire: dict[str, Any]) -> None:
+        state = self._decoder.state(device, wire)
+        if state is not None:
+            self.states[device] = state
+        elif device in self._decoder.unusable:
+            self.states.pop(device, None)  # unreadable: the device has no state until it can
+        else:
+            return  # a device the hello did not describe
         self._emit(StateChanged(device, state))
 
     def _on_end(self, session: Session, error: Exception | None) -> None:

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from . import messages as m
 from .const import MECHANISM, PATH, SUBPROTOCOL
+from .devices import DeviceDecoder
 from .errors import (
     Blocked,
     CannotConnect,
@@ -71,7 +72,9 @@ class Handshake:
     keys the agent last accepted, and the leaf certificate last verified against the pin.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decoder: DeviceDecoder) -> None:
+        # Decodes the hello's devices, and goes on decoding their pushes in the session.
+        self.decoder = decoder
         self._context: tuple[tuple[str | None, str | None], PinnedContext] | None = None
         self._keys: tuple[str, str, ClientKeys | None] | None = None
         self._verified_leaf: tuple[str, str, bytes, bytes] | None = None
@@ -182,7 +185,7 @@ class Handshake:
         data = m.validate(raw, m.AGENT_SCHEMAS)
         if data["type"] != m.HELLO:
             raise ProtocolError(f"expected hello, got {data['type']}")
-        return LoggedIn(ws, parse_hello(data), fingerprint, start["ca"])
+        return LoggedIn(ws, parse_hello(data, self.decoder), fingerprint, start["ca"])
 
     async def _send_client_first(
         self, ws: ClientConnection, target: Target, cbind_data: bytes

@@ -1,6 +1,7 @@
 """What the client hands out: the agent's hello, its devices, binary answers and session events.
 
-Plain frozen values, parsed once from validated messages; nothing here does I/O.
+Plain frozen values, parsed once from validated messages; nothing here does I/O. Devices are
+typed by kind (``devices/``): decoded once, here at the edge, by the client's DeviceDecoder.
 """
 
 from __future__ import annotations
@@ -9,13 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    id: str
-    kind: str
-    name: str
-    capabilities: dict[str, Any]
+from .devices import DeviceDecoder, DeviceInfo, DeviceState
 
 
 @dataclass(frozen=True)
@@ -26,9 +21,12 @@ class Hello:
     model: str | None
     client_id: str
     role: str
+    # The usable devices, capabilities and states typed by kind (see devices/decoder.py).
     devices: dict[str, DeviceInfo]
-    states: dict[str, dict[str, Any]]
+    states: dict[str, DeviceState]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Device id -> why the device cannot be used (what of it does not have its kind's shape).
+    unusable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,8 @@ class BinaryPayload:
 @dataclass(frozen=True)
 class StateChanged:
     device: str
-    state: dict[str, Any]
+    # None: the agent sent a state this client cannot read; the device has none until it can.
+    state: DeviceState | None
 
 
 @dataclass(frozen=True)
@@ -59,14 +58,12 @@ ClientEvent = StateChanged | Connected | Disconnected
 Listener = Callable[[ClientEvent], None]
 
 
-def parse_hello(data: dict[str, Any]) -> Hello:
-    """The hello of a validated ``hello`` message."""
+def parse_hello(data: dict[str, Any], decoder: DeviceDecoder) -> Hello:
+    """The hello of a validated ``hello`` message, its devices decoded by ``decoder``."""
     agent = data["agent"]
     session = data["session"]
-    devices = {
-        d["id"]: DeviceInfo(d["id"], d["kind"], d["name"], dict(d["capabilities"]))
-        for d in data["devices"]
-    }
+    devices = decoder.devices(data["devices"])
+    states = decoder.states(data["states"])
     return Hello(
         agent_id=agent["id"],
         name=agent["name"],
@@ -75,6 +72,7 @@ def parse_hello(data: dict[str, Any]) -> Hello:
         client_id=session["client_id"],
         role=session["role"],
         devices=devices,
-        states=dict(data["states"]),
+        states=states,
         raw=data,
+        unusable=dict(decoder.unusable),
     )

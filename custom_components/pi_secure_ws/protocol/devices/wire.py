@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
 
 from ..errors import ProtocolError
@@ -124,7 +124,7 @@ class Fields:
         return value
 
     def optional_moment(self, key: str) -> datetime | None:
-        """An ISO 8601 date-time with its UTC offset, or null."""
+        """An ISO 8601 date-time (with its UTC offset, as the agent writes it), or null."""
         text = self.optional_string(key)
         if text is None:
             return None
@@ -132,9 +132,8 @@ class Fields:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise _wrong(self._at(key), "an ISO 8601 date-time", text) from None
-        if moment.tzinfo is None:
-            raise _wrong(self._at(key), "an ISO 8601 date-time with a UTC offset", text)
-        return moment
+        # The agent always writes the offset; a time without one is read as UTC, not local time.
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     def _check_range(
         self, key: str, value: float, minimum: float | None, maximum: float | None
