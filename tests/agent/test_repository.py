@@ -318,45 +318,19 @@ def test_the_test_support_is_not_in_the_wheel() -> None:
 
 
 # ---- architecture: module size and import cycles -------------------------------------------
-# Today's modules over the limit, being split (issue 14); the lead empties this list once the
-# splits are merged. Nothing may be added to it.
-OVER_THE_LIMIT_TODAY = {
-    "pi_agent/cli.py",
-    "pi_agent/install_service.py",
-    "pi_agent/config.py",
-    "pi_agent/devices/frame.py",
-    "pi_agent/devices/camera.py",
-    "pi_agent/devices/lights.py",
-    "custom_components/pi_secure_ws/protocol/client.py",
-    "custom_components/pi_secure_ws/connection.py",
-    "custom_components/pi_secure_ws/config_flow.py",
-}
-# Today's import cycles (each a set of modules), being broken (issue 14); emptied like the list
-# above. A cycle passes only while it stays within one of these sets.
-CYCLES_TODAY = [
-    # config knows device specifics (TYPE_CHECKING and a function-local import).
-    frozenset({"pi_agent.config", "pi_agent.devices"}),
-    # The installer runs ``cli.main(["init"])``; the CLI imports the installer for its command.
-    frozenset({"pi_agent.cli", "pi_agent.install_service"}),
-]
 
 
 def test_no_module_is_over_the_size_limit() -> None:
     over = oversized(ROOT)
-    new = {module: lines for module, lines in over.items() if module not in OVER_THE_LIMIT_TODAY}
-    assert not new, (
-        f"modules over {MAX_MODULE_LINES} lines: {new}; split them along their jobs "
+    assert not over, (
+        f"modules over {MAX_MODULE_LINES} lines: {over}; split them along their jobs "
         "(docs/architecture.md)"
     )
 
 
 def test_no_import_cycle() -> None:
-    new = [
-        sorted(cycle)
-        for cycle in cycles(import_graph(ROOT))
-        if not any(cycle <= allowed for allowed in CYCLES_TODAY)
-    ]
-    assert not new, f"import cycles: {new}"
+    found = [sorted(cycle) for cycle in cycles(import_graph(ROOT))]
+    assert not found, f"import cycles: {found}"
 
 
 def test_the_import_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
