@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -11,26 +10,20 @@ from homeassistant.config_entries import (
     ConfigEntryChange,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    HomeAssistantError,
+)
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
-from .connection import (
-    AgentConnection,
-    PiSecureWsConfigEntry,
-    async_create_certificate_issue,
-    async_delete_certificate_issue,
-    create_client,
-)
+from .connection import AgentConnection, PiSecureWsConfigEntry, create_client
 from .const import DOMAIN
-from .protocol.errors import (
-    Blocked,
-    CertificateMismatch,
-    InvalidAuth,
-    PiSecureWsError,
-    ServerAuthFailed,
-)
+from .issues import async_create_certificate_issue, async_delete_certificate_issue
+from .protocol.errors import CertificateMismatch, PiSecureWsError, Recovery, classify
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -56,36 +49,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -
     client = create_client(entry.data)
     try:
         hello = await client.connect()
-    except InvalidAuth as err:
-        await client.close()
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN, translation_key="invalid_auth"
-        ) from err
-    except CertificateMismatch as err:
-        await client.close()
-        async_create_certificate_issue(hass, entry, err)
-        raise ConfigEntryError(
-            translation_domain=DOMAIN, translation_key="certificate_mismatch"
-        ) from err
-    except ServerAuthFailed as err:
-        await client.close()
-        raise ConfigEntryError(
-            translation_domain=DOMAIN, translation_key="server_auth_failed"
-        ) from err
-    except Blocked as err:
-        await client.close()
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="blocked",
-            translation_placeholders={"retry_after": str(max(1, math.ceil(err.retry_after)))},
-        ) from err
     except PiSecureWsError as err:
         await client.close()
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"message": str(err)},
-        ) from err
+        raise _setup_error(hass, entry, err) from err
     # Connected with the pinned certificate: any earlier warning about it is resolved.
     async_delete_certificate_issue(hass, entry)
     connection = AgentConnection(hass, entry, client, hello)
@@ -94,6 +60,28 @@ async def async_setup_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -
     await hass.config_entries.async_forward_entry_setups(entry, connection.platforms)
     connection.async_remove_stale_entities()
     return True
+
+
+def _setup_error(
+    hass: HomeAssistant, entry: PiSecureWsConfigEntry, err: PiSecureWsError
+) -> HomeAssistantError:
+    """What Home Assistant does about a failed first login: the error's meaning decides."""
+    meaning = classify(err)
+    key = meaning.connect_key
+    if meaning.recovery is Recovery.REAUTH:
+        return ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key=key)
+    if meaning.recovery is Recovery.REPAIR:
+        if isinstance(err, CertificateMismatch):
+            async_create_certificate_issue(hass, entry, err)
+        # Not the paired agent: retrying cannot help, only the user can.
+        return ConfigEntryError(translation_domain=DOMAIN, translation_key=key)
+    if meaning.retry_after_seconds is not None:
+        placeholders = {"retry_after": str(meaning.retry_after_seconds)}
+    else:
+        placeholders = {"message": str(err)}
+    return ConfigEntryNotReady(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PiSecureWsConfigEntry) -> bool:

@@ -22,7 +22,6 @@ from .device import PiDevice
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
 from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
-from .protocol.errors import PiSecureWsError
 
 PARALLEL_UPDATES = 0
 
@@ -106,10 +105,12 @@ class PiCamera(PiSecureWsEntity, Camera):
         if not self.available or not self.is_on:
             return None
         try:
-            stream = await self.connection.client.stream(
+            stream = await self.connection.async_stream(
                 self.device_id, "stream", {"fps": self._fps}
             )
-        except PiSecureWsError:
+        except HomeAssistantError as err:
+            # The view is a plain HTTP response: no error dialog shows this, the log does.
+            LOGGER.debug("%s: no live view: %s", self.connection.entry.title, err)
             return None
 
         async def next_frame() -> bytes | None:

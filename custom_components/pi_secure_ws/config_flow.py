@@ -7,10 +7,7 @@ shows the fingerprint it saw and the user confirms it (trust on first use, expli
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import voluptuous as vol
@@ -32,7 +29,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .connection import PiSecureWsConfigEntry, create_client
+from .connection import PiSecureWsConfigEntry
 from .const import (
     CONF_CA_PEM,
     CONF_CAMERA_FPS,
@@ -43,97 +40,21 @@ from .const import (
     DEFAULT_CAMERA_FPS,
     DEFAULT_REQUEST_TIMEOUT,
     DOMAIN,
-    LOGGER,
     MAX_CAMERA_FPS,
     TXT_AGENT_ID,
 )
-from .protocol.client import Hello
-from .protocol.const import DEFAULT_CLIENT_ID, DEFAULT_PORT
-from .protocol.errors import (
-    Blocked,
-    CannotConnect,
-    CertificateMismatch,
-    InvalidAuth,
-    ProtocolError,
-    RequestTimeout,
-    ServerAuthFailed,
+from .pairing import (
+    Paired,
+    PairingError,
+    async_pair,
+    fingerprint_rows,
+    pasted_fingerprint,
+    secret_errors,
 )
-from .protocol.pinning import normalize_fingerprint
-from .protocol.secret import is_well_formed_secret
-
-# Guards against an agent that accepts TCP but never finishes the login.
-PROBE_TIMEOUT = 30.0
+from .protocol.const import DEFAULT_CLIENT_ID, DEFAULT_PORT
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))
-
-
-@dataclass(frozen=True)
-class _Paired:
-    """What a successful login told us."""
-
-    hello: Hello
-    fingerprint: str
-    ca_pem: str
-
-
-class _PairingError(Exception):
-    """A login failed in a way the form explains; ``key`` names the error text."""
-
-    def __init__(self, key: str, placeholders: dict[str, str] | None = None) -> None:
-        super().__init__(key)
-        self.key = key
-        self.placeholders = placeholders or {}
-
-
-async def _async_pair(data: Mapping[str, Any]) -> _Paired:
-    """Log in once with ``data`` (the entry's fields) and close again."""
-    client = create_client(dict(data))
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            hello = await client.connect()
-    except InvalidAuth as err:
-        raise _PairingError("invalid_auth") from err
-    except Blocked as err:
-        raise _PairingError(
-            "blocked", {"retry_after": str(max(1, math.ceil(err.retry_after)))}
-        ) from err
-    except CertificateMismatch as err:
-        raise _PairingError(
-            "certificate_mismatch", {"actual": err.actual or "an unknown certificate"}
-        ) from err
-    except ServerAuthFailed as err:
-        raise _PairingError("server_auth_failed") from err
-    except (CannotConnect, ProtocolError, RequestTimeout, TimeoutError) as err:
-        LOGGER.debug("Cannot pair with %s:%s: %s", data[CONF_HOST], data[CONF_PORT], err)
-        raise _PairingError("cannot_connect") from err
-    except Exception as err:
-        LOGGER.exception("Unexpected error pairing with %s", data[CONF_HOST])
-        raise _PairingError("unknown") from err
-    finally:
-        await client.close()
-    assert client.fingerprint is not None
-    assert client.ca_pem is not None
-    return _Paired(hello, client.fingerprint, client.ca_pem)
-
-
-def _secret_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
-    """Refuse a secret that cannot be one before a login is spent on it (the agent counts it)."""
-    if is_well_formed_secret(str(user_input.get(CONF_SECRET) or "")):
-        return {}
-    return {CONF_SECRET: "invalid_secret"}
-
-
-def _fingerprint_rows(fingerprint: str) -> str:
-    """The fingerprint in rows of eight bytes, so it never wraps inside a group on screen."""
-    groups = fingerprint.split(":")
-    return "\n".join(":".join(groups[i : i + 8]) for i in range(0, len(groups), 8))
-
-
-def _pasted_fingerprint(user_input: Mapping[str, Any]) -> str | None:
-    """The normalised fingerprint the user pasted, None if none; ValueError if malformed."""
-    text = str(user_input.get(CONF_FINGERPRINT) or "").strip()
-    return normalize_fingerprint(text) if text else None
 
 
 class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -143,7 +64,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
-        self._paired: _Paired | None = None
+        self._paired: Paired | None = None
         self._discovered_name = ""
 
     @staticmethod
@@ -156,9 +77,9 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            errors = _secret_errors(user_input)
+            errors = secret_errors(user_input)
             try:
-                fingerprint = _pasted_fingerprint(user_input)
+                fingerprint = pasted_fingerprint(user_input)
             except ValueError:
                 errors[CONF_FINGERPRINT] = "invalid_fingerprint"
             if not errors:
@@ -170,8 +91,8 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_FINGERPRINT: fingerprint,
                 }
                 try:
-                    paired = await _async_pair(data)
-                except _PairingError as err:
+                    paired = await async_pair(data)
+                except PairingError as err:
                     errors["base"] = err.key
                     placeholders = err.placeholders
                 else:
@@ -215,12 +136,12 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                 "name": self._paired.hello.name,
                 "host": str(self._data[CONF_HOST]),
                 "fingerprint": self._paired.fingerprint,
-                "fingerprint_rows": _fingerprint_rows(self._paired.fingerprint),
+                "fingerprint_rows": fingerprint_rows(self._paired.fingerprint),
             },
         )
 
     @callback
-    def _async_create(self, paired: _Paired) -> ConfigFlowResult:
+    def _async_create(self, paired: Paired) -> ConfigFlowResult:
         return self.async_create_entry(
             title=paired.hello.name,
             data={
@@ -255,11 +176,11 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask only for the secret; the fingerprint is confirmed in the next step."""
         errors: dict[str, str] = {}
         placeholders = {"name": self._discovered_name, "host": str(self._data[CONF_HOST])}
-        if user_input is not None and not (errors := _secret_errors(user_input)):
+        if user_input is not None and not (errors := secret_errors(user_input)):
             data = {**self._data, CONF_SECRET: user_input[CONF_SECRET], CONF_FINGERPRINT: None}
             try:
-                paired = await _async_pair(data)
-            except _PairingError as err:
+                paired = await async_pair(data)
+            except PairingError as err:
                 errors["base"] = err.key
                 placeholders |= err.placeholders
             else:
@@ -289,14 +210,14 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         placeholders = {"title": entry.title}
-        if user_input is not None and not (errors := _secret_errors(user_input)):
+        if user_input is not None and not (errors := secret_errors(user_input)):
             updates = {
                 CONF_SECRET: user_input[CONF_SECRET],
                 CONF_CLIENT_ID: user_input[CONF_CLIENT_ID].strip(),
             }
             try:
-                paired = await _async_pair({**entry.data, **updates})
-            except _PairingError as err:
+                paired = await async_pair({**entry.data, **updates})
+            except PairingError as err:
                 errors["base"] = err.key
                 placeholders |= err.placeholders
             else:
@@ -325,7 +246,7 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders = {"title": entry.title}
         if user_input is not None:
             try:
-                fingerprint = _pasted_fingerprint(user_input)
+                fingerprint = pasted_fingerprint(user_input)
             except ValueError:
                 errors[CONF_FINGERPRINT] = "invalid_fingerprint"
             else:
@@ -337,8 +258,8 @@ class PiSecureWsConfigFlow(ConfigFlow, domain=DOMAIN):
                 if fingerprint is not None:
                     data |= {CONF_FINGERPRINT: fingerprint, CONF_CA_PEM: None}
                 try:
-                    paired = await _async_pair(data)
-                except _PairingError as err:
+                    paired = await async_pair(data)
+                except PairingError as err:
                     errors["base"] = err.key
                     placeholders |= err.placeholders
                 else:

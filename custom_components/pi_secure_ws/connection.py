@@ -1,9 +1,13 @@
-"""The one place that owns an entry's session with its agent.
+"""The one place that owns an entry's session with its agent, and its only way to the agent.
 
 It keeps the client running in a background task (the client reconnects with back-off and
 resynchronises by itself), turns the client's events into entity updates, and decides what a
 failure means for the user: a network error only makes entities unavailable, a refused login
 starts a reauth flow, and a changed certificate raises a repair issue and stops connecting.
+
+What the agent said (its hello, the devices' states, whether the session is up) is the client's:
+read through, never copied. Requests and streams go through here, so their failures reach the
+user in one way.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
@@ -37,9 +39,12 @@ from .const import (
     VIEWER_PLATFORMS,
 )
 from .device import PiDevice, Zone
+from .devices import AgentDevices, hello_layout
+from .issues import async_create_certificate_issue
 from .protocol.client import (
     AgentClient,
     ClientEvent,
+    ClientStream,
     Connected,
     Disconnected,
     Hello,
@@ -49,13 +54,11 @@ from .protocol.const import Role
 from .protocol.devices import DeviceState
 from .protocol.errors import (
     CertificateMismatch,
-    CommandError,
-    InvalidAuth,
+    ErrorKind,
     PiSecureWsError,
-    RequestTimeout,
-    ServerAuthFailed,
+    Recovery,
+    classify,
 )
-from .protocol.messages import ERR_FORBIDDEN, ERR_INVALID_PARAMS, ERR_REFUSED
 
 PiSecureWsConfigEntry: TypeAlias = ConfigEntry["AgentConnection"]
 
@@ -70,36 +73,6 @@ def create_client(data: dict[str, Any] | Any) -> AgentClient:
         fingerprint=data.get(CONF_FINGERPRINT),
         ca_pem=data.get(CONF_CA_PEM),
     )
-
-
-def certificate_issue_id(entry: ConfigEntry[Any]) -> str:
-    return f"certificate_mismatch_{entry.entry_id}"
-
-
-@callback
-def async_create_certificate_issue(
-    hass: HomeAssistant, entry: ConfigEntry[Any], err: CertificateMismatch
-) -> None:
-    """Tell the user the agent now shows another certificate; we do not connect until re-paired."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        certificate_issue_id(entry),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="certificate_mismatch",
-        translation_placeholders={
-            "title": entry.title,
-            "host": str(entry.data[CONF_HOST]),
-            "expected": err.expected,
-            "actual": err.actual or "a certificate not signed by the paired certificate authority",
-        },
-    )
-
-
-@callback
-def async_delete_certificate_issue(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
-    ir.async_delete_issue(hass, DOMAIN, certificate_issue_id(entry))
 
 
 @dataclass
@@ -129,7 +102,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class AgentConnection:
-    """An entry's session: the client, the latest hello and states, and who to tell."""
+    """An entry's session: the client (and what it knows), the device objects, who to tell."""
 
     def __init__(
         self,
@@ -141,20 +114,35 @@ class AgentConnection:
         self.hass = hass
         self.entry = entry
         self.client = client
-        self.hello = hello
-        self.states: dict[str, DeviceState] = dict(hello.states)
-        self.connected = True
         self.stats = ConnectionStats()
+        # Kept until closed, or until the session's task ends (nothing reconnects any more).
+        self._kept = True
+        # What the entities and platforms were built for: a change needs them built again.
+        self._built_for_role = hello.role
         # One object per device the agent reports: what its entities read and meet at.
-        self.devices: dict[str, PiDevice] = {}
-        self._add_devices(hello)
-        # Per platform set up: adds that platform's entities for devices the agent adds.
-        self._device_adders: list[Callable[[list[PiDevice]], None]] = []
-        self._platforms: set[str] = set()
+        self.devices = AgentDevices(hass, entry, self.state_of)
+        self.devices.add_new(hello)
         self._unsub_client: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         # The platforms set up for this entry, kept for its unload: a changed role reloads it.
         self.platforms = list(PLATFORMS if self.role >= Role.CONTROL else VIEWER_PLATFORMS)
+
+    @property
+    def hello(self) -> Hello:
+        """The agent's latest hello (the client's: the entry's setup logged in first)."""
+        hello = self.client.hello
+        assert hello is not None
+        return hello
+
+    @property
+    def states(self) -> dict[str, DeviceState]:
+        """The latest state of each device, as the client last heard it."""
+        return self.client.states
+
+    @property
+    def connected(self) -> bool:
+        """The session is up, and this connection still keeps it."""
+        return self._kept and self.client.connected
 
     @property
     def role(self) -> Role:
@@ -171,41 +159,35 @@ class AgentConnection:
     @property
     def device_info(self) -> DeviceInfo:
         """One Home Assistant device per Pi; every value a string."""
+        hello = self.hello
         info = DeviceInfo(
-            identifiers={(DOMAIN, self.hello.agent_id)},
-            name=self.hello.name,
+            identifiers={(DOMAIN, hello.agent_id)},
+            name=hello.name,
             manufacturer="Raspberry Pi",
-            sw_version=str(self.hello.version),
+            sw_version=str(hello.version),
         )
-        if self.hello.model:
-            info["model"] = str(self.hello.model)
+        if hello.model:
+            info["model"] = str(hello.model)
         return info
-
-    def devices_of_kind(self, kind: str) -> list[PiDevice]:
-        return [device for device in self.devices.values() if device.kind == kind]
 
     def state_of(self, device_id: str) -> DeviceState | None:
         """The latest state the agent pushed for the device; None while it has sent none."""
         return self.states.get(device_id)
 
-    def zone_of_valve(self, unique_id: str) -> tuple[PiDevice, Zone] | None:
-        """The device and zone of the zone valve with this unique id (valves are keyed by the
-        zone's key), None for any other entity."""
-        for device in self.devices.values():
-            for zone in device.zones.values():
-                if device.unique_id(zone.key) == unique_id:
-                    return device, zone
-        return None
+    def devices_of_kind(self, kind: str) -> list[PiDevice]:
+        return self.devices.of_kind(kind)
 
-    def _add_devices(self, hello: Hello) -> list[PiDevice]:
-        """Objects for the devices of ``hello`` not known yet."""
-        added = [
-            PiDevice(hello.agent_id, info, self.state_of)
-            for key, info in hello.devices.items()
-            if key not in self.devices
-        ]
-        self.devices.update((device.id, device) for device in added)
-        return added
+    def zone_of_valve(self, unique_id: str) -> tuple[PiDevice, Zone] | None:
+        return self.devices.zone_of_valve(unique_id)
+
+    @callback
+    def async_add_device_adder(self, platform: str, add: Callable[[list[PiDevice]], None]) -> None:
+        """A platform set up: add its entities for the devices reported now, and later ones."""
+        self.devices.async_add_adder(platform, add)
+
+    @callback
+    def async_remove_stale_entities(self) -> None:
+        self.devices.async_remove_stale_entities()
 
     @callback
     def async_start(self) -> None:
@@ -224,46 +206,54 @@ class AgentConnection:
             self._unsub_client()
             self._unsub_client = None
         # Ending on purpose: not a lost connection worth a log line.
-        self.connected = False
+        self._kept = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         await self.client.close()
-        for device in self.devices.values():
-            device.async_forget_listeners()
+        self.devices.async_forget_listeners()
 
     async def _async_keep_connected(self) -> None:
         try:
             await self.client.run()
-        except InvalidAuth:
-            # A definite refusal of the secret: only the user can fix it, and retrying would only
-            # trip the agent's block list.
+        except PiSecureWsError as err:
+            self._session_ended(err)
+        finally:
+            was_kept, self._kept = self._kept, False
+            if was_kept and self._reported_up:
+                self._set_disconnected(None)
+
+    @callback
+    def _session_ended(self, err: PiSecureWsError) -> None:
+        """The client gave up (it retries everything else): only the user can help now."""
+        meaning = classify(err)
+        if meaning.recovery is Recovery.REAUTH:
+            # A definite refusal of the secret: retrying would only trip the agent's block list.
             LOGGER.warning("%s refused the secret; asking for a new one", self.entry.title)
             self.entry.async_start_reauth(self.hass)
-        except CertificateMismatch as err:
+            return
+        if isinstance(err, CertificateMismatch):
             LOGGER.error("%s: %s; not connecting until it is re-paired", self.entry.title, err)
             async_create_certificate_issue(self.hass, self.entry, err)
-        except ServerAuthFailed as err:
+            return
+        if meaning.kind is ErrorKind.SERVER_AUTH_FAILED:
             LOGGER.error("%s: the agent failed to prove its identity: %s", self.entry.title, err)
-            self.stats.last_error = str(err)
-        except PiSecureWsError as err:
+        else:
             LOGGER.error("%s: session ended: %s", self.entry.title, err)
-            self.stats.last_error = str(err)
-        finally:
-            if self.connected:
-                self._set_disconnected(None)
+        self.stats.last_error = str(err)
+
+    @property
+    def _reported_up(self) -> bool:
+        """The entities were last told the session is up."""
+        return self.stats.connected_since is not None
 
     @callback
     def _handle_event(self, event: ClientEvent) -> None:
         if isinstance(event, StateChanged):
             self.stats.state_updates += 1
-            if event.state is None:  # unreadable: the device's entities are unavailable
-                self.states.pop(event.device, None)
-            else:
-                self.states[event.device] = event.state
-            self._notify(event.device)
+            self.devices.async_notify(event.device)
         elif isinstance(event, Disconnected):
             self._set_disconnected(event.error)
         elif isinstance(event, Connected):
@@ -271,30 +261,25 @@ class AgentConnection:
 
     @callback
     def _set_disconnected(self, error: Exception | None) -> None:
-        if self.connected:
+        if self._reported_up:
             LOGGER.info("Lost the connection to %s: %s", self.entry.title, error or "closed")
-        self.connected = False
         self.stats.disconnects += 1
         self.stats.last_disconnect = dt_util.utcnow()
         self.stats.connected_since = None
         if error is not None:
             self.stats.last_error = str(error)
-        self._notify_all()
+        self.devices.async_notify_all()
 
     @callback
     def _handle_connected(self, hello: Hello) -> None:
-        if not self.connected:
+        if not self._reported_up:
             LOGGER.info("Connected to %s again", self.entry.title)
-        before = {key: device.layout for key, device in self.devices.items()}
-        after = _device_layout(hello)
+        before, after = self.devices.layout, hello_layout(hello)
         changed = {
             device for device in before.keys() & after.keys() if before[device] != after[device]
         }
         # A changed role changes which entities and platforms exist (a client re-roled on the Pi).
-        role_changed = hello.role != self.hello.role
-        self.hello = hello
-        self.states = dict(hello.states)
-        self.connected = True
+        role_changed = hello.role != self._built_for_role
         self.stats.connects += 1
         self.stats.connected_since = dt_util.utcnow()
         if changed or role_changed:
@@ -308,66 +293,16 @@ class AgentConnection:
             )
             self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
             return
-        removed = before.keys() - after.keys()
-        added = self._add_devices(hello)
-        if added or removed:
-            LOGGER.info(
-                "%s added devices %s and removed %s",
-                self.entry.title,
-                [device.id for device in added],
-                sorted(removed),
+        self.devices.async_follow(hello)
+        self.devices.async_notify_all()
+
+    def _check_connected(self) -> None:
+        if not self.connected:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_connected",
+                translation_placeholders={"title": self.entry.title},
             )
-            self._async_remove_entities({uid for d in removed for uid in self._forget(d)})
-            for add in self._device_adders:
-                add(added)
-        self._notify_all()
-
-    @callback
-    def async_add_device_adder(self, platform: str, add: Callable[[list[PiDevice]], None]) -> None:
-        """A platform set up: add its entities for the devices reported now, and later ones."""
-        self._platforms.add(platform)
-        self._device_adders.append(add)
-        add(list(self.devices.values()))
-
-    @callback
-    def async_remove_stale_entities(self) -> None:
-        """After setup: remove registry entries of entities no reported device has any more
-        (devices removed from agent.toml while Home Assistant was not connected)."""
-        known = {uid for device in self.devices.values() for uid in device.entity_unique_ids}
-        registry = er.async_get(self.hass)
-        stale = {
-            registry_entry.unique_id
-            for registry_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id)
-            # Only platforms that set up said what they provide.
-            if registry_entry.domain in self._platforms and registry_entry.unique_id not in known
-        }
-        self._async_remove_entities(stale)
-
-    def _forget(self, device_id: str) -> set[str]:
-        """Drop a device the agent no longer reports; the unique ids of its entities."""
-        device = self.devices.pop(device_id)
-        device.async_forget_listeners()
-        return device.entity_unique_ids
-
-    @callback
-    def _async_remove_entities(self, unique_ids: set[str]) -> None:
-        if not unique_ids:
-            return
-        registry = er.async_get(self.hass)
-        for registry_entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            if registry_entry.unique_id in unique_ids:
-                LOGGER.debug("Removing %s: its device is gone", registry_entry.entity_id)
-                registry.async_remove(registry_entry.entity_id)
-
-    @callback
-    def _notify(self, device_id: str) -> None:
-        if (device := self.devices.get(device_id)) is not None:
-            device.async_notify()
-
-    @callback
-    def _notify_all(self) -> None:
-        for device in list(self.devices.values()):
-            device.async_notify()
 
     async def async_call(
         self,
@@ -378,44 +313,38 @@ class AgentConnection:
         data: bytes | None = None,
     ) -> Any:
         """Run an action on the agent; failures become errors Home Assistant shows the user."""
-        if not self.connected:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_connected",
-                translation_placeholders={"title": self.entry.title},
-            )
+        self._check_connected()
         timeout = float(self.entry.options.get(CONF_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT))
         try:
             return await self.client.call(device_id, action, params, timeout=timeout, data=data)
         except PiSecureWsError as err:
             raise self._user_error(device_id, action, err) from err
 
+    async def async_stream(
+        self, device_id: str, action: str, params: dict[str, Any] | None = None
+    ) -> ClientStream:
+        """Start a stream (the camera's frames); failures as for ``async_call``."""
+        self._check_connected()
+        try:
+            return await self.client.stream(device_id, action, params)
+        except PiSecureWsError as err:
+            raise self._user_error(device_id, action, err) from err
+
     def _user_error(self, device_id: str, action: str, err: PiSecureWsError) -> HomeAssistantError:
+        meaning = classify(err)
         placeholders = {
             "title": self.entry.title,
             "device": device_id,
             "action": action,
-            "message": str(err),
+            "message": meaning.detail,
         }
-        if isinstance(err, CommandError):
-            placeholders["message"] = err.message
-            if err.code in (ERR_REFUSED, ERR_INVALID_PARAMS, ERR_FORBIDDEN):
-                # The agent understood and said no (over a limit, rain delay, a role changed on
-                # the Pi): the user's to fix, so shown without a traceback in the log.
-                return ServiceValidationError(
-                    translation_domain=DOMAIN,
-                    translation_key="forbidden" if err.code == ERR_FORBIDDEN else "refused",
-                    translation_placeholders=placeholders,
-                )
-            key = "command_failed"
-        elif isinstance(err, RequestTimeout):
-            key = "timeout"
-        else:
-            key = "not_connected"
-        return HomeAssistantError(
-            translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+        error = HomeAssistantError
+        if meaning.kind in (ErrorKind.REFUSED, ErrorKind.FORBIDDEN):
+            # The agent understood and said no (over a limit, rain delay, a role changed on the
+            # Pi): the user's to fix, so shown without a traceback in the log.
+            error = ServiceValidationError
+        return error(
+            translation_domain=DOMAIN,
+            translation_key=meaning.request_key,
+            translation_placeholders=placeholders,
         )
-
-
-def _device_layout(hello: Hello) -> dict[str, tuple[str, Any]]:
-    return {d.id: (d.kind, d.capabilities) for d in hello.devices.values()}

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import ssl
 from ipaddress import ip_address
-from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
-from pi_secure_ws_testing.agent import RunningAgent
-from pi_secure_ws_testing.ha import agent_id, entry_data
+from pi_secure_ws_testing.agent import RunningAgent, free_port
+from pi_secure_ws_testing.ha import agent_id, entry_data, user_input, zeroconf_info
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import (
@@ -42,35 +39,6 @@ base_delay = 30.0
 @pytest.fixture
 def agent_toml() -> str:
     return FLOW_TOML
-
-
-def user_input(agent: RunningAgent, **overrides: Any) -> dict[str, Any]:
-    return {
-        CONF_HOST: agent.host,
-        CONF_PORT: agent.port,
-        CONF_SECRET: agent.secret,
-        CONF_CLIENT_ID: "homeassistant",
-        **overrides,
-    }
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def zeroconf_info(agent: RunningAgent, **properties: str) -> ZeroconfServiceInfo:
-    return ZeroconfServiceInfo(
-        ip_address=ip_address(agent.host),
-        ip_addresses=[ip_address(agent.host)],
-        hostname="testpi.local.",
-        name="Test Pi._pi-secure-ws._tcp.local.",
-        port=agent.port,
-        type="_pi-secure-ws._tcp.local.",
-        properties={"version": "0.1.0", **properties},
-    )
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:

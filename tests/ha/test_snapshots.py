@@ -80,10 +80,9 @@ def pi_readings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def agent_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def agent_toml(tmp_path: Path, headless_display: None) -> str:
     """Every device kind: the conftest's lights, sprinklers and camera, and a picture frame
     with an album (its interval outlasts the test: the picture shown stays the first)."""
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     pictures = tmp_path / "pictures"
     (pictures / "garden").mkdir(parents=True)
     for index, name in enumerate(("first.jpg", "second.jpg", "garden/third.jpg")):

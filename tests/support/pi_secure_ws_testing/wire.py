@@ -91,7 +91,7 @@ async def raw_exchange(agent: RunningAgent, text: str | bytes) -> dict[str, obje
     ws = client._ws
     assert ws is not None
     future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-    session = client._session  # the live connection's reader
+    session = client._session
     assert session is not None
     original = session._handle_text
 
