@@ -29,6 +29,7 @@ from pi_secure_ws_protocol.errors import (
 from pi_secure_ws_protocol.session import Session
 from pi_secure_ws_protocol.tls import PinnedContext
 from pi_secure_ws_testing.agent import RunningAgent
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from pi_agent import pki
@@ -292,3 +293,39 @@ async def test_a_stream_answered_on_a_session_that_has_ended_is_over_at_once() -
     with pytest.raises(CannotConnect, match="not connected"):
         await session.request(m.PING)
     assert ended == []
+
+
+async def test_a_session_skips_what_a_newer_agent_adds_and_ends_on_a_broken_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over a real websocket: an unknown message type is ignored, a malformed one ends the
+    session, and the request still waiting fails with the reason instead of its timeout."""
+
+    async def newer_then_broken_agent(ws: ServerConnection) -> None:
+        first = json.loads(await ws.recv())
+        await ws.send(m.encode("news_from_the_future", detail=1))
+        await ws.send(m.encode(m.RESULT, id=first["id"], data={"answered": True}))
+        await ws.recv()  # the second request: answered with something no agent may send
+        await ws.send(m.encode(m.RESULT, data={}))  # a result without an id
+        await asyncio.sleep(5)
+
+    ended: list[Exception | None] = []
+    async with serve(newer_then_broken_agent, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}") as ws:
+            session = Session(
+                ws,
+                ids=iter(range(1, 10)),
+                stats={"requests": 0},
+                request_timeout=30.0,
+                on_state=lambda device, state: None,
+                on_end=lambda session, error: ended.append(error),
+                peer=f"127.0.0.1:{port}",
+            )
+            session.start()
+            assert await session.request(m.PING) == {"answered": True}
+            with pytest.raises(ProtocolError):
+                await session.request(m.PING)
+    assert len(ended) == 1 and isinstance(ended[0], ProtocolError)
+    assert session.pending == {} and not session.alive
+    assert "broke the protocol" in caplog.text

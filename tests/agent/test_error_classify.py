@@ -94,6 +94,7 @@ def test_every_error_has_one_meaning(
     assert meaning.message.strip() and meaning.detail.strip()
     assert meaning.unexpected is (kind is ErrorKind.UNKNOWN)
     assert (meaning.retry_after is None) is not isinstance(error, Blocked)
+    assert (meaning.retry_after_seconds is None) is not isinstance(error, Blocked)
 
 
 def test_only_a_refused_login_or_another_agent_stops_retrying() -> None:
