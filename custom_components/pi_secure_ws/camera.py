@@ -22,6 +22,7 @@ from .device import PiDevice
 from .entity import EntityRule, PiSecureWsEntity, async_setup_device_entities, described_devices
 from .protocol.client import BinaryPayload
 from .protocol.devices import CameraCapabilities, CameraState, DeviceKind
+from .protocol.devices.camera import SetPrivacy, Snapshot, Stream
 
 PARALLEL_UPDATES = 0
 
@@ -91,10 +92,10 @@ class PiCamera(PiSecureWsEntity, Camera):
     ) -> bytes | None:
         if not self.available or not self.is_on:
             return None
-        sides = (("width", snapshot_side(width)), ("height", snapshot_side(height)))
-        params = {key: value for key, value in sides if value is not None}
         try:
-            result = await self.async_call("snapshot", params)
+            result = await self.async_call(
+                Snapshot(width=snapshot_side(width), height=snapshot_side(height))
+            )
         except HomeAssistantError as err:
             # Home Assistant answers the browser with a bare 500: say here what happened.
             LOGGER.warning("%s: no snapshot: %s", self.connection.entry.title, err)
@@ -105,8 +106,9 @@ class PiCamera(PiSecureWsEntity, Camera):
         if not self.available or not self.is_on:
             return None
         try:
+            wanted = Stream(fps=self._fps)
             stream = await self.connection.async_stream(
-                self.device_id, "stream", {"fps": self._fps}
+                self.device_id, wanted.action, wanted.to_wire()
             )
         except HomeAssistantError as err:
             # The view is a plain HTTP response: no error dialog shows this, the log does.
@@ -125,7 +127,7 @@ class PiCamera(PiSecureWsEntity, Camera):
             await stream.close()
 
     async def async_turn_on(self) -> None:
-        await self.async_call("set_privacy", {"on": False})
+        await self.async_call(SetPrivacy(on=False))
 
     async def async_turn_off(self) -> None:
-        await self.async_call("set_privacy", {"on": True})
+        await self.async_call(SetPrivacy(on=True))
