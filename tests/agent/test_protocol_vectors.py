@@ -9,9 +9,7 @@ hashlib and hmac; a client written from the page alone then logs in to a real ag
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -59,6 +57,7 @@ from pi_secure_ws_protocol.scram import (
 )
 from pi_secure_ws_protocol.secret import generate_secret, normalize_secret
 from pi_secure_ws_testing.agent import RunningAgent
+from pi_secure_ws_testing.wire import http_exchange, tls13_context
 from scramp import ScramClient, ScramMechanism
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -521,20 +520,11 @@ def test_auth_failed_table_is_every_reason() -> None:
 # ---- a client written from the page, against a real agent -----------------------------------
 
 
-def _client_tls() -> ssl.SSLContext:
-    # As the page says: TLS 1.3, no host name check, the pin is checked after auth_start.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 async def _open(agent: RunningAgent, path: str = PATH, **kwargs: Any) -> ClientConnection:
     options: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "compression": None}
     options.update(kwargs)
     return await connect(
-        f"wss://127.0.0.1:{agent.port}{path}", ssl=_client_tls(), open_timeout=5, **options
+        f"wss://127.0.0.1:{agent.port}{path}", ssl=tls13_context(), open_timeout=5, **options
     )
 
 
@@ -671,24 +661,6 @@ async def test_a_binary_frame_before_login_fails_as_the_page_says(agent: Running
     assert ws.close_code == CloseCode.UNSUPPORTED_DATA
 
 
-async def _raw_refusal(agent: RunningAgent, request: bytes) -> tuple[int, bytes, bytes]:
-    """Status, headers and body of the answer to a hand-written request over TLS."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection("127.0.0.1", agent.port, ssl=context)
-    writer.write(request)
-    await writer.drain()
-    data = b""
-    with contextlib.suppress(ConnectionError, ssl.SSLError):
-        async with asyncio.timeout(5):
-            while chunk := await reader.read(4096):
-                data += chunk
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), head, body
-
-
 def _upgrade(extra: str = "", request_line: str = "GET /v1 HTTP/1.1") -> bytes:
     return (
         f"{request_line}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -727,7 +699,7 @@ async def test_upgrade_refusals_table_in_its_order(agent: RunningAgent) -> None:
                 "7": _upgrade(request_line="POST /v1 HTTP/1.1"),
                 "8": b"\x16\x03garbage\r\n\r\n",
             }[order]
-            code, head, text = await _raw_refusal(agent, request)
+            code, head, text = await http_exchange(agent, request)
             assert code == int(status), f"rule {order}"
             assert text.decode().strip() == first_code(body)
             assert b"\nServer:" not in head

@@ -13,7 +13,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pi_secure_ws_testing.agent import RunningAgent, free_port
-from pi_secure_ws_testing.ha import agent_id, entry_data, user_input, zeroconf_info
+from pi_secure_ws_testing.ha import agent_id, entry_data, mock_entry, user_input, zeroconf_info
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pi_secure_ws.const import (
@@ -195,9 +195,7 @@ async def test_user_server_cannot_prove_itself(hass: HomeAssistant, agent: Runni
 
 
 async def test_user_already_configured(hass: HomeAssistant, agent: RunningAgent) -> None:
-    MockConfigEntry(domain=DOMAIN, unique_id=agent_id(agent), data=entry_data(agent)).add_to_hass(
-        hass
-    )
+    mock_entry(agent).add_to_hass(hass)
     flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, user_input(agent))
     assert result["type"] is FlowResultType.ABORT
@@ -258,9 +256,7 @@ async def test_zeroconf_txt_names_another_agent(hass: HomeAssistant, agent: Runn
 async def test_zeroconf_txt_names_another_configured_agent(
     hass: HomeAssistant, agent: RunningAgent
 ) -> None:
-    MockConfigEntry(domain=DOMAIN, unique_id=agent_id(agent), data=entry_data(agent)).add_to_hass(
-        hass
-    )
+    mock_entry(agent).add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_ZEROCONF}, data=zeroconf_info(agent, agent_id="claimed")
     )
@@ -275,11 +271,7 @@ async def test_zeroconf_updates_host_of_disconnected_entry(
     hass: HomeAssistant, agent: RunningAgent
 ) -> None:
     """The Pi moved (new DHCP address): a not-connected entry learns the new host."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_HOST: "192.0.2.1", CONF_PORT: 1},
-    )
+    entry = mock_entry(agent, {CONF_HOST: "192.0.2.1", CONF_PORT: 1})
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
@@ -307,11 +299,7 @@ async def test_zeroconf_leaves_connected_entry_alone(
 
 
 async def test_reauth(hass: HomeAssistant, agent: RunningAgent) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_SECRET: "OLD-SECRET"},
-    )
+    entry = mock_entry(agent, {CONF_SECRET: "OLD-SECRET"})
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.FORM
@@ -344,11 +332,7 @@ async def test_reauth_with_another_agent(hass: HomeAssistant, agent: RunningAgen
 
 
 async def test_reconfigure_host_and_port(hass: HomeAssistant, agent: RunningAgent) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_HOST: "127.0.0.1", CONF_PORT: free_port()},
-    )
+    entry = mock_entry(agent, {CONF_HOST: "127.0.0.1", CONF_PORT: free_port()})
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
@@ -375,7 +359,7 @@ async def test_reconfigure_repins_a_new_certificate(
     hass: HomeAssistant, agent: RunningAgent
 ) -> None:
     """After the Pi's certificates were regenerated, pasting the new fingerprint re-pairs."""
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=agent_id(agent), data=entry_data(agent))
+    entry = mock_entry(agent)
     entry.add_to_hass(hass)
     port = agent.port
     await agent.app.stop()

@@ -12,7 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from pi_secure_ws_testing.agent import RunningAgent, running_agent
-from pi_secure_ws_testing.ha import agent_id, entry_data
+from pi_secure_ws_testing.ha import agent_id, entry_data, mock_entry
 from pi_secure_ws_testing.waiting import wait_for
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -85,11 +85,7 @@ async def test_agent_down_at_setup_retries(hass: HomeAssistant, agent: RunningAg
 async def test_wrong_secret_at_setup_starts_reauth(
     hass: HomeAssistant, agent: RunningAgent
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_SECRET: "AAAA-BBBB"},
-    )
+    entry = mock_entry(agent, {CONF_SECRET: "AAAA-BBBB"})
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

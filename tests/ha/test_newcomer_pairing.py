@@ -10,8 +10,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from pi_secure_ws_testing.agent import RunningAgent
-from pi_secure_ws_testing.ha import agent_id, entry_data, user_input, zeroconf_info
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pi_secure_ws_testing.ha import agent_id, mock_entry, user_input, zeroconf_info
 
 from custom_components.pi_secure_ws.const import CONF_CLIENT_ID, CONF_SECRET, DOMAIN
 from custom_components.pi_secure_ws.protocol.secret import (
@@ -119,11 +118,7 @@ async def test_zeroconf_keeps_secret_and_refuses_malformed(
 async def test_reauth_keeps_input_and_refuses_malformed(
     hass: HomeAssistant, agent: RunningAgent
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=agent_id(agent),
-        data={**entry_data(agent), CONF_SECRET: generate_secret()},
-    )
+    entry = mock_entry(agent, {CONF_SECRET: generate_secret()})
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     typed = {CONF_SECRET: "hello", CONF_CLIENT_ID: "admin"}

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from .wire import tls13_context
+
 # Runs the real AgentApp on loopback with an ephemeral port, printed on its first line; with a
 # level argument it logs as `pi-agent run` does (to stderr).
 AGENT_RUNNER = """
@@ -88,11 +90,7 @@ def stop_agent(process: subprocess.Popen[str]) -> None:
 
 def client_context() -> ssl.SSLContext:
     """TLS 1.3 without verification: the floor measures transport cost, not pinning."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+    return tls13_context()
 
 
 def run_floor_server(

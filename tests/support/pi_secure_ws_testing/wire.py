@@ -28,6 +28,14 @@ def insecure_context() -> ssl.SSLContext:
     return context
 
 
+def tls13_context() -> ssl.SSLContext:
+    """TLS 1.3 only, without verification: what docs/protocol.md asks of a client (the pin is
+    checked after auth_start), and the benchmarks' floor."""
+    context = insecure_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
 async def raw_connect(
     agent: RunningAgent, path: str = PATH, *, source: str | None = None, **kwargs: Any
 ) -> ClientConnection:
