@@ -69,7 +69,9 @@ from custom_components.pi_secure_ws.protocol.reconnect import (
 from pi_agent import pki
 from pi_agent.app import AgentApp
 
-# Two lights and one zone behind a pump; no lead or lag, so a closed zone can open again at once.
+# Two lights and one zone behind a pump; no lead or lag, and no minimum switch interval (the relay
+# chatter budget, 1 s by default, exists for a misbehaving client, not for measuring), so a closed
+# zone can open again at once.
 AGENT_TOML = """
 [[light]]
 id = "porch"
@@ -84,6 +86,7 @@ pin = 27
 
 [sprinklers]
 max_concurrent = 1
+min_switch_interval = 0
 
 [[sprinklers.zone]]
 id = "lawn"

@@ -13,14 +13,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from pi_agent.devices.gpio import build_output
 from pi_agent.devices.relays import DeadlineGuard, Relay, switch_all_off
 from pi_agent.devices.sprinkler_config import ControllerSettings
-from pi_agent.devices.sprinkler_plan import Plan, RelayState
+from pi_agent.devices.sprinkler_plan import Plan, RelayState, evolve
 from pi_agent.devices.sprinkler_schedule import Switch, deadlines
 
 
@@ -89,13 +88,13 @@ class SprinklerRelays:
     def observe(self, plan: Plan) -> Plan:
         """``plan`` with the relays' real levels (the guard thread may have changed them)."""
         pump = self.pump
-        return replace(
-            plan,
-            valves={
-                zone: RelayState(relay.on, relay.last_change) for zone, relay in self.valves.items()
-            },
-            pump=None if pump is None else RelayState(pump.on, pump.last_change),
-        )
+        valves = {
+            zone: RelayState(relay.on, relay.last_change) for zone, relay in self.valves.items()
+        }
+        pump_state = None if pump is None else RelayState(pump.on, pump.last_change)
+        if valves == plan.valves and pump_state == plan.pump:
+            return plan  # nearly always: a new plan only when a relay really changed
+        return evolve(plan, valves=valves, pump=pump_state)
 
     def publish(self, plan: Plan) -> None:
         """Tell the guard thread the latest moment each relay that is on must be off."""

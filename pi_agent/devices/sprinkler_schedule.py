@@ -17,7 +17,7 @@ so a wall-clock jump never shortens or extends a run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
@@ -28,6 +28,7 @@ from pi_agent.devices.sprinkler_plan import (
     Plan,
     RelayState,
     Run,
+    evolve,
     watered_left,
     with_run,
 )
@@ -72,12 +73,12 @@ def step(now: Now, plan: Plan) -> Step | None:
     t = now.monotonic
     settings = plan.settings
     if plan.rain_delay_until is not None and not plan.rain_delay_active(now):
-        return Step(replace(plan, rain_delay_until=None), RainDelayEnded())
+        return Step(evolve(plan, rain_delay_until=None), RainDelayEnded())
     pump = plan.pump
     # Stopping the pump comes before closing a valve, so it never pushes against one.
     if pump is not None and pump.on and not _pump_wanted(plan, t):
         # From the pass's start, so that without a lag the valves close in this same pass.
-        stopped = replace(plan, pump=RelayState(False, t), pump_off_since=t)
+        stopped = evolve(plan, pump=RelayState(False, t), pump_off_since=t)
         return Step(stopped, Switch(None, False))
     for index, run in enumerate(plan.runs):
         if run.due(t):
@@ -88,7 +89,7 @@ def step(now: Now, plan: Plan) -> Step | None:
                 # The last valve stays open while the pump spins down.
                 close_at = max(t, plan.pump_off_since + settings.lag)
             return Step(
-                with_run(plan, index, replace(run, phase=Phase.CLOSING, close_at=close_at)), None
+                with_run(plan, index, evolve(run, phase=Phase.CLOSING, close_at=close_at)), None
             )
     for index, run in enumerate(plan.runs):
         if run.phase is Phase.CLOSING and run.close_at <= t:
@@ -96,7 +97,7 @@ def step(now: Now, plan: Plan) -> Step | None:
             watered = plan.watered
             if settings.zones[run.zone].counts_daily and opened_for > 0:
                 watered = {**watered, run.zone: watered.get(run.zone, 0.0) + opened_for}
-            closed = replace(
+            closed = evolve(
                 plan,
                 runs=plan.runs[:index] + plan.runs[index + 1 :],
                 valves={**plan.valves, run.zone: RelayState(False, t)},
@@ -111,7 +112,7 @@ def step(now: Now, plan: Plan) -> Step | None:
             zone = settings.zones[run.zone]
             limit = min(zone.max_seconds, watered_left(plan, run.zone, t))
             seconds = min(run.seconds, limit)
-            opened = replace(
+            opened = evolve(
                 run,
                 phase=Phase.OPEN,
                 opened_at=t,
@@ -120,7 +121,7 @@ def step(now: Now, plan: Plan) -> Step | None:
                 ends_at=now.wall + timedelta(seconds=seconds),
             )
             plan = with_run(plan, index, opened)
-            plan = replace(plan, valves={**plan.valves, run.zone: RelayState(True, t)})
+            plan = evolve(plan, valves={**plan.valves, run.zone: RelayState(True, t)})
             return Step(plan, Switch(run.zone, True))
     if _can_admit(plan, now):
         item = plan.queue[0]
@@ -129,14 +130,14 @@ def step(now: Now, plan: Plan) -> Step | None:
             master_since = plan.pump_on_since if pump.on else t
             open_at = max(t, master_since + settings.lead)
         admitted = Run(item.zone, item.seconds, open_at=open_at)
-        return Step(replace(plan, queue=plan.queue[1:], runs=(*plan.runs, admitted)), None)
+        return Step(evolve(plan, queue=plan.queue[1:], runs=(*plan.runs, admitted)), None)
     if (
         pump is not None
         and not pump.on
         and _pump_wanted(plan, t)
         and t >= pump.last_change + settings.min_switch_interval
     ):
-        return Step(replace(plan, pump=RelayState(True, t), pump_on_since=t), Switch(None, True))
+        return Step(evolve(plan, pump=RelayState(True, t), pump_on_since=t), Switch(None, True))
     return None
 
 
@@ -156,17 +157,17 @@ def switched(plan: Plan, command: Switch, at: float) -> Plan:
         off_since = plan.pump_off_since
         if not command.on and lagging:
             off_since = max(off_since, at)
-        return replace(
+        return evolve(
             plan, pump=RelayState(command.on, at), pump_on_since=on_since, pump_off_since=off_since
         )
     zone = command.zone
-    plan = replace(plan, valves={**plan.valves, zone: RelayState(command.on, at)})
+    plan = evolve(plan, valves={**plan.valves, zone: RelayState(command.on, at)})
     if not command.on and lagging:
-        plan = replace(plan, last_close=max(plan.last_close, at))
+        plan = evolve(plan, last_close=max(plan.last_close, at))
     if command.on:
         for index, run in enumerate(plan.runs):
             if run.zone == zone and run.phase is Phase.OPEN:
-                return with_run(plan, index, replace(run, opened_at=max(run.opened_at, at)))
+                return with_run(plan, index, evolve(run, opened_at=max(run.opened_at, at)))
     return plan
 
 

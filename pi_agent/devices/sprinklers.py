@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -51,7 +51,7 @@ from pi_agent.devices.sprinkler_config import (
     parse_until,
     used_pins,
 )
-from pi_agent.devices.sprinkler_plan import Now, Plan
+from pi_agent.devices.sprinkler_plan import Now, Plan, evolve
 from pi_agent.devices.sprinkler_relays import SYSTEM_CLOCK, Clock, SprinklerRelays
 from pi_agent.devices.sprinkler_schedule import Switch
 from pi_agent.devices.watering_ledger import WateringLedger, save_rain_delay, saved_rain_delay
@@ -110,7 +110,7 @@ class SprinklerController(Device):
         self._store = StateStore(state_file)
         self._guard = self._bank.guard
         self._ledger = WateringLedger(self._store, self._zones, today=self._today)
-        self._plan = replace(Plan.initial(settings), rain_delay_until=self._load_rain_delay())
+        self._plan = evolve(Plan.initial(settings), rain_delay_until=self._load_rain_delay())
         self._fault: str | None = None
         self._dirty = False
         self._wake: asyncio.Event | None = None
@@ -227,14 +227,14 @@ class SprinklerController(Device):
         until: datetime = params["until"]
         if until <= self._clock.wall():
             raise Refused(f"the rain delay end {iso(until)} is already past")
-        self._plan = replace(self._plan, rain_delay_until=until)
+        self._plan = evolve(self._plan, rain_delay_until=until)
         self._save_rain_delay()
         self._changed()
         return {"rain_delay_until": iso(until), "queued_runs_waiting": len(self._plan.queue)}
 
     async def _clear_rain_delay(self, _params: dict[str, Any], _call: CallContext) -> ActionResult:
         self._check_running()
-        self._plan = replace(self._plan, rain_delay_until=None)
+        self._plan = evolve(self._plan, rain_delay_until=None)
         self._save_rain_delay()
         self._changed()
         return None
@@ -276,7 +276,7 @@ class SprinklerController(Device):
         if self._stopping:
             return
         # Only stop() may end the supervisor; without it no deadline is enforced, so close all.
-        self._plan = replace(self._plan, runs=(), queue=())
+        self._plan = evolve(self._plan, runs=(), queue=())
         self._all_off()
         reason = "cancelled" if task.cancelled() else repr(task.exception())
         _LOGGER.error("sprinkler supervisor ended (%s); every zone was switched off", reason)
@@ -296,7 +296,7 @@ class SprinklerController(Device):
             if self._guard.tripped is not None:
                 # The guard switched everything off while this loop was stuck: drop the plan
                 # the relays no longer follow, then let them switch on again.
-                self._plan = replace(self._plan, runs=(), queue=())
+                self._plan = evolve(self._plan, runs=(), queue=())
                 reason = self._guard.acknowledge()
                 self._fault = (
                     f"the event loop stalled and {reason}; the deadline guard switched every "
@@ -338,15 +338,18 @@ class SprinklerController(Device):
     def _observed(self) -> Plan:
         """The plan with the relays' real levels and the day's ledger (both change under it)."""
         watered = self._ledger.watered(z.id for z in self.settings.zones.values() if z.counts_daily)
-        self._plan = replace(self._bank.observe(self._plan), watered=watered)
-        return self._plan
+        plan = self._bank.observe(self._plan)
+        if plan.watered != watered:
+            plan = evolve(plan, watered=watered)
+        self._plan = plan
+        return plan
 
     # -- fail safe
 
     def _drop_plan(self) -> None:
         """Account every open valve and forget runs and queue (stop and fault paths)."""
         self._account(sprinkler_plan.open_for(self._observed(), self._clock.monotonic()))
-        self._plan = replace(self._plan, runs=(), queue=())
+        self._plan = evolve(self._plan, runs=(), queue=())
 
     def _fail_safe(self, err: BaseException) -> None:
         # Off first, the log after: a slow log handler must not keep a valve open.
@@ -370,7 +373,7 @@ class SprinklerController(Device):
         """Every relay off in the safe order (the valves after the pump's lag); the failures."""
         failures, closing_until = self._bank.all_off(self._valves_closed)
         if closing_until is not None:
-            self._plan = replace(self._plan, closing_until=closing_until)
+            self._plan = evolve(self._plan, closing_until=closing_until)
         return failures
 
     def _valves_closed(self, failures: list[str]) -> None:

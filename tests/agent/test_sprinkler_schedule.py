@@ -10,6 +10,7 @@ other.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from pi_agent.devices.sprinkler_plan import (
     Plan,
     Queued,
     clear_queue,
+    evolve,
     open_for,
     run_answer,
     run_zone,
@@ -788,3 +790,12 @@ def test_a_zone_behind_a_master_valve_that_waits_its_interval_never_opens_first(
     assert beds[1] - beds[0] == pytest.approx(2)
     # The wait is slept, not polled (it once woke every MIN_SLEEP until the master valve opened).
     assert wakes <= 6
+
+
+def test_evolve_is_replace_without_init_and_refuses_an_unknown_field() -> None:
+    plan = Plan.initial(settings(pump={}))
+    moved = evolve(plan, last_close=5.0, queue=(Queued("lawn", 3),))
+    assert moved == replace(plan, last_close=5.0, queue=(Queued("lawn", 3),))
+    assert plan.last_close == -math.inf  # the original is untouched
+    with pytest.raises(TypeError, match=r"Plan has no field \['last_clsoe'\]"):
+        evolve(plan, last_clsoe=5.0)
